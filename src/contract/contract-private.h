@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/* contract-private.h - internals shared by the contract library's files; not installed. */
+#ifndef PIKACI_CONTRACT_PRIVATE_H
+#define PIKACI_CONTRACT_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "pikaci-contract.h"
+
+#define PIKACI_EXPORT __attribute__((visibility("default")))
+
+/* JSON kinds a member can be declared with. */
+enum pikaci_kind {
+	PIKACI_KIND_INTEGER,
+	PIKACI_KIND_STRING,
+	PIKACI_KIND_BOOLEAN,
+	PIKACI_KIND_OBJECT,
+};
+
+/* Marks a member that is validated but not copied into the output struct. */
+#define PIKACI_NO_STORE ((size_t)-1)
+
+/*
+ * One member of a document: its name, JSON kind, whether it must be present, where a valid
+ * value is stored in the output struct (integers as long long, strings as malloc'd char *,
+ * booleans as bool), and an optional range check run after the kind matched.
+ */
+struct pikaci_field {
+	const char *name;
+	enum pikaci_kind kind;
+	bool required;
+	size_t offset;
+	int (*check)(const struct pikaci_field *field, const json_t *value,
+	             struct pikaci_error *err);
+};
+
+/* A document's shape: its version member (checked first) and its member table. */
+struct pikaci_schema {
+	const char *what; /* "request", "status.json", ... for messages */
+	const char *version_member;
+	long long version;
+	const struct pikaci_field *fields;
+	size_t n_fields;
+	/* Extra message for an unknown member (e.g. a version-1 path field); may be NULL. */
+	const char *(*unknown_hint)(const char *name);
+};
+
+/*
+ * Validates object against schema: version first, then unknown members in document order,
+ * then each table member in table order. With lossy_integers, integral reals count as
+ * integers (used only after a too-big integer forced a reload with integers as reals).
+ * When ret is not NULL, valid members with an offset are stored into it; on failure, strings
+ * already stored are freed again.
+ */
+int pikaci_schema_validate(const struct pikaci_schema *schema, const json_t *object,
+                           bool lossy_integers, void *ret, struct pikaci_error *err);
+
+/* Integer value of a member, honouring lossy mode; false when it is not an integer. */
+bool pikaci_json_integer(const json_t *value, bool lossy_integers, long long *ret_value,
+                         bool *ret_overflow);
+
+/* Name of a value's JSON kind for messages ("a string", "a real number", ...). */
+const char *pikaci_json_kind_name(const json_t *value);
+
+/* Short rendering of a value for messages; writes at most size bytes, NUL-terminated. */
+void pikaci_json_render(const json_t *value, char *buffer, size_t size);
+
+/* Byte offset of the first invalid UTF-8 sequence, or -1 when all of it is valid. */
+long long pikaci_utf8_invalid_offset(const char *bytes, size_t length);
+
+/*
+ * Loads a JSON document with duplicate members rejected; maps jansson's errors to reasons.
+ * flags are added to JSON_REJECT_DUPLICATES | JSON_DECODE_ANY. *ret_number_overflow (if not
+ * NULL) says whether the load failed on a number too large for jansson.
+ */
+json_t *pikaci_json_load(const char *bytes, size_t length, size_t flags, const char *what,
+                         bool *ret_number_overflow, struct pikaci_error *err);
+
+#endif
