@@ -69,6 +69,19 @@ static void member_copy(char *dest, size_t size, const char *member)
 	dest[out] = '\0';
 }
 
+/*
+ * The text quotes input (jansson's "near '...'"), and truncation can split a character: keep it
+ * valid UTF-8, so it can go into JSON documents and terminals as it is.
+ */
+static void text_make_utf8(char *text)
+{
+	size_t length = strlen(text);
+	long long bad;
+
+	while ((bad = pikaci_utf8_invalid_offset(text, length)) >= 0)
+		text[bad] = '?';
+}
+
 PIKACI_EXPORT void pikaci_error_set(struct pikaci_error *err, enum pikaci_reason reason,
                                     const char *member, long long position, const char *fmt, ...)
 {
@@ -84,4 +97,5 @@ PIKACI_EXPORT void pikaci_error_set(struct pikaci_error *err, enum pikaci_reason
 	va_start(ap, fmt);
 	vsnprintf(err->text, sizeof(err->text), fmt, ap);
 	va_end(ap);
+	text_make_utf8(err->text);
 }

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pikaci-incus-run - the reference guest of the run contract, version 2.
+ *
+ *   pikaci-incus-run /run/pika-cloud/guest-request.json
+ *
+ * Validates the request before doing anything else ([B5]), then leaves the lifecycle files
+ * (§5) while running the command (§4) in the image's own layout (§3). Exits with the
+ * command's exit code, 124 on timeout, 2 for a rejected request or a usage error ([X4], [X5]).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "guest.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: pikaci-incus-run REQUEST_PATH   (the host passes %s)\n",
+	        PIKACI_REQUEST_PATH);
+}
+
+/* [R5]: a missing, unreadable or oversized file is a rejection like any other. */
+static int request_read(const char *path, char **ret_bytes, size_t *ret_length,
+                        struct pikaci_error *err)
+{
+	size_t capacity = PIKACI_REQUEST_MAX_BYTES + 1, length = 0;
+	struct stat st;
+	char *bytes;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		pikaci_error_set(err, PIKACI_REASON_UNREADABLE, NULL, -1,
+		                 "cannot read the request %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		bool stat_failed = fstat(fd, &st) < 0;
+
+		pikaci_error_set(err, PIKACI_REASON_UNREADABLE, NULL, -1,
+		                 "cannot read the request %s: %s", path,
+		                 stat_failed           ? strerror(errno)
+		                 : S_ISDIR(st.st_mode) ? "it is a directory"
+		                                       : "not a regular file");
+		close(fd);
+		return -EINVAL;
+	}
+	/* One byte more than the limit is enough to know the document is too large. */
+	bytes = malloc(capacity);
+	if (!bytes) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (length < capacity) {
+		ssize_t n = read(fd, bytes + length, capacity - length);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			pikaci_error_set(err, PIKACI_REASON_UNREADABLE, NULL, (long long)length,
+			                 "cannot read the request %s: %s", path, strerror(errno));
+			free(bytes);
+			close(fd);
+			return -EIO;
+		}
+		if (n == 0)
+			break;
+		length += (size_t)n;
+	}
+	close(fd);
+	*ret_bytes = bytes;
+	*ret_length = length;
+	return 0;
+}
+
+static int reject(struct journal *journal, const struct pikaci_error *err)
+{
+	char message[PIKACI_ERROR_TEXT_LENGTH + 64];
+	json_t *details;
+
+	snprintf(message, sizeof(message), "%s%s", PIKACI_BOOTSTRAP_FAILED, err->text);
+	fprintf(stderr, "pikaci-incus-run: %s\n", message);
+	journal_log_line(journal, "%s", message);
+	/* details.reason lets a host act on the rejection without parsing the message. */
+	details = json_pack("{s:i, s:s}", "exit_code", PIKACI_EXIT_REJECTED, "reason",
+	                    pikaci_reason_name(err->reason));
+	if (details && err->member[0])
+		json_object_set_new(details, "member", json_string(err->member));
+	journal_state(journal, PIKACI_STATE_FAILED, message, json_incref(details));
+	journal_result(journal, PIKACI_EXIT_REJECTED, message, details);
+	return PIKACI_EXIT_REJECTED;
+}
+
+static void describe(const struct pikaci_request *request, const struct command_outcome *outcome,
+                     char *message, size_t size)
+{
+	if (outcome->failure[0])
+		snprintf(message, size, "the command could not start: %s", outcome->failure);
+	else if (outcome->timed_out)
+		snprintf(message, size, "the command timed out after %lld s",
+		         request->timeout_secs);
+	else if (outcome->interrupted)
+		snprintf(message, size, "the guest was stopped by signal %d", outcome->interrupted);
+	else if (outcome->signal)
+		snprintf(message, size, "the command was killed by signal %d (%s)", outcome->signal,
+		         strsignal(outcome->signal));
+	else if (outcome->exit_code == 0)
+		snprintf(message, size, "the command completed");
+	else
+		snprintf(message, size, "the command failed with exit code %d", outcome->exit_code);
+}
+
+static int run(struct journal *journal, const struct pikaci_request *request)
+{
+	struct command_outcome outcome;
+	char message[512], why[256];
+	enum pikaci_state state;
+	json_t *details;
+
+	if (layout_prepare(why, sizeof(why)) < 0) {
+		snprintf(outcome.failure, sizeof(outcome.failure), "%s", why);
+		outcome.exit_code = GUEST_EXIT_GUEST_FAILURE;
+		outcome.timed_out = false;
+		outcome.interrupted = outcome.signal = 0;
+	} else {
+		journal_state(journal, PIKACI_STATE_STARTING, "running the command",
+		              json_pack("{s:s, s:b}", "command", request->command, "run_as_root",
+		                        request->run_as_root));
+		command_run(request, journal, &outcome);
+	}
+	describe(request, &outcome, message, sizeof(message));
+	if (outcome.failure[0]) {
+		fprintf(stderr, "pikaci-incus-run: %s\n", message);
+		journal_log_line(journal, "%s", message);
+	}
+	details = json_pack("{s:i}", "exit_code", outcome.exit_code);
+	if (details && outcome.timed_out)
+		json_object_set_new(details, "timed_out", json_true());
+	state = outcome.exit_code == 0 ? PIKACI_STATE_COMPLETED : PIKACI_STATE_FAILED;
+	journal_state(journal, state, message, json_incref(details));
+	journal_result(journal, outcome.exit_code, message, details);
+	return outcome.exit_code;
+}
+
+int main(int argc, char **argv)
+{
+	struct pikaci_request *request = NULL;
+	struct pikaci_error err = { 0 };
+	struct journal journal;
+	char *bytes = NULL;
+	size_t length = 0;
+	char booted[PIKACI_TIMESTAMP_LENGTH];
+	struct timespec now;
+	int code;
+
+	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("pikaci-incus-run %s (request schema_version %d)\n", PIKACI_VERSION,
+		       PIKACI_REQUEST_SCHEMA_VERSION);
+		return 0;
+	}
+	if (argc != 2) {
+		usage(stderr); /* [X5] */
+		return PIKACI_EXIT_REJECTED;
+	}
+	/* A host that stops reading must not kill the guest before the result is written. */
+	signal(SIGPIPE, SIG_IGN);
+
+	/* [B5]: everything about the request is decided before the first side effect. */
+	if (request_read(argv[1], &bytes, &length, &err) == 0)
+		pikaci_request_parse(bytes, length, &request, &err);
+	free(bytes);
+
+	if (journal_open(&journal) < 0) {
+		pikaci_request_free(request);
+		return GUEST_EXIT_GUEST_FAILURE;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	pikaci_timestamp_dump(&now, booted, sizeof(booted));
+	journal_log_bytes(&journal, PIKACI_LOG_BOOT_PREFIX, strlen(PIKACI_LOG_BOOT_PREFIX));
+	journal_log_bytes(&journal, booted, strlen(booted));
+	journal_log_bytes(&journal, "\n", 1);
+	journal_state(&journal, PIKACI_STATE_BOOTED, "guest booted", NULL);
+
+	code = request ? run(&journal, request) : reject(&journal, &err);
+	journal_close(&journal);
+	pikaci_request_free(request);
+	return code;
+}
