@@ -70,10 +70,18 @@ int journal_open(struct journal *journal)
 		r = make_dir(PIKACI_LOGS_DIR);
 	if (r < 0)
 		return r;
+	/*
+	 * The log is appended across runs ([L1]: "the first line of a run"); the events start
+	 * over at seq 1, and a previous run's result must never be read as this run's.
+	 */
+	if (unlink(PIKACI_RESULT_PATH) < 0 && errno != ENOENT)
+		fprintf(stderr, "pikaci-incus-run: cannot remove a stale %s: %s\n",
+		        PIKACI_RESULT_PATH, strerror(errno));
 	journal->log_fd =
 	        open(PIKACI_LOG_PATH, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
-	journal->events_fd = open(PIKACI_EVENTS_PATH,
-	                          O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
+	journal->events_fd =
+	        open(PIKACI_EVENTS_PATH,
+	             O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (journal->log_fd < 0 || journal->events_fd < 0) {
 		r = -errno;
 		fprintf(stderr, "pikaci-incus-run: cannot open %s: %s\n",
