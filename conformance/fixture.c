@@ -1,0 +1,494 @@
+/* SPDX-License-Identifier: MIT */
+/* fixture.c - loading and linting the corpus. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clauses.h"
+#include "fixture.h"
+#include "pikaci-contract.h"
+
+#define FIXTURE_FILE_MAX (PIKACI_REQUEST_MAX_BYTES * 2)
+
+void problems_add(struct problems *problems, const char *fmt, ...)
+{
+	char **grown;
+	char *text;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
+	va_end(ap);
+	grown = text ? realloc(problems->items, (problems->n_items + 1) * sizeof(*grown)) : NULL;
+	if (!grown) {
+		free(text);
+		return;
+	}
+	problems->items = grown;
+	grown[problems->n_items++] = text;
+}
+
+void problems_clear(struct problems *problems)
+{
+	for (size_t i = 0; i < problems->n_items; i++)
+		free(problems->items[i]);
+	free(problems->items);
+	problems->items = NULL;
+	problems->n_items = 0;
+}
+
+const char *profile_name(enum fixture_profile profile)
+{
+	return profile == PROFILE_ROBUSTNESS ? "robustness" : "contract";
+}
+
+int profile_parse(const char *name, enum fixture_profile *ret)
+{
+	if (strcmp(name, "contract") == 0)
+		*ret = PROFILE_CONTRACT;
+	else if (strcmp(name, "robustness") == 0)
+		*ret = PROFILE_ROBUSTNESS;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* Reads a whole file; -ENOENT when absent. */
+static int read_file(const char *path, size_t max, char **ret, size_t *ret_length)
+{
+	struct stat st;
+	char *bytes;
+	size_t length = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
+		close(fd);
+		return -EINVAL;
+	}
+	bytes = malloc((size_t)st.st_size + 1);
+	if (!bytes) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (length < (size_t)st.st_size) {
+		ssize_t n = read(fd, bytes + length, (size_t)st.st_size - length);
+
+		if (n <= 0)
+			break;
+		length += (size_t)n;
+	}
+	close(fd);
+	bytes[length] = '\0';
+	*ret = bytes;
+	*ret_length = length;
+	return 0;
+}
+
+static void fixture_clear(struct fixture *f)
+{
+	free(f->id);
+	free(f->dir);
+	free(f->description);
+	for (size_t i = 0; i < f->n_clauses; i++)
+		free(f->clauses[i]);
+	free(f->clauses);
+	for (size_t i = 0; i < f->n_tags; i++)
+		free(f->tags[i]);
+	free(f->tags);
+	free(f->reason);
+	free(f->member);
+	free(f->stdout_bytes);
+	free(f->marker);
+	free(f->request);
+	memset(f, 0, sizeof(*f));
+}
+
+void corpus_clear(struct corpus *corpus)
+{
+	for (size_t i = 0; i < corpus->n_cases; i++)
+		fixture_clear(&corpus->cases[i]);
+	free(corpus->cases);
+	corpus->cases = NULL;
+	corpus->n_cases = 0;
+}
+
+/* The members case.json may hold, and the JSON type each must have. */
+static const struct {
+	const char *name;
+	json_type type;
+	bool required;
+} case_members[] = {
+	{ "description", JSON_STRING, true }, { "profile", JSON_STRING, true },
+	{ "clauses", JSON_ARRAY, true },      { "tags", JSON_ARRAY, false },
+	{ "deliver", JSON_STRING, false },    { "outcome", JSON_STRING, true },
+	{ "reason", JSON_STRING, false },     { "member", JSON_STRING, false },
+	{ "exit_code", JSON_INTEGER, false }, { "stdout", JSON_STRING, false },
+	{ "marker", JSON_STRING, false },     { "max_seconds", JSON_REAL, false },
+	{ "min_seconds", JSON_REAL, false },  { "side_effects", JSON_STRING, false },
+	{ "atomic", JSON_TRUE, false },       { "case_timeout", JSON_REAL, false },
+};
+
+static bool type_ok(json_type want, const json_t *value)
+{
+	switch (want) {
+	case JSON_REAL: /* any number */
+		return json_is_number(value);
+	case JSON_TRUE: /* any boolean */
+		return json_is_boolean(value);
+	default:
+		return json_typeof(value) == want;
+	}
+}
+
+static const char *type_name(json_type type)
+{
+	switch (type) {
+	case JSON_STRING:
+		return "a string";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_INTEGER:
+		return "an integer";
+	case JSON_REAL:
+		return "a number";
+	case JSON_TRUE:
+		return "a boolean";
+	default:
+		return "?";
+	}
+}
+
+static bool string_array(const json_t *array, char ***ret, size_t *ret_n)
+{
+	size_t i;
+	json_t *item;
+	char **items = calloc(json_array_size(array) + 1, sizeof(*items));
+
+	if (!items)
+		return false;
+	json_array_foreach(array, i, item)
+	{
+		if (!json_is_string(item) || !(items[i] = strdup(json_string_value(item)))) {
+			for (size_t k = 0; k < i; k++)
+				free(items[k]);
+			free(items);
+			return false;
+		}
+	}
+	*ret = items;
+	*ret_n = json_array_size(array);
+	return true;
+}
+
+static bool id_ok(const char *id)
+{
+	if (!*id || *id == '-')
+		return false;
+	for (const char *p = id; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+			return false;
+	return true;
+}
+
+/* Loads one case; false (with problems added) when it is malformed. */
+static bool fixture_load(const char *corpus_dir, const char *id, struct fixture *f,
+                         struct problems *problems)
+{
+	char path[4096], *text = NULL, *stdout_file = NULL;
+	size_t length = 0, stdout_length = 0;
+	json_error_t jerr;
+	json_t *doc = NULL, *value;
+	const char *name, *s;
+	size_t before = problems->n_items;
+	int r;
+
+	memset(f, 0, sizeof(*f));
+	f->id = strdup(id);
+	if (asprintf(&f->dir, "%s/%s", corpus_dir, id) < 0)
+		f->dir = NULL;
+	if (!f->id || !f->dir) {
+		problems_add(problems, "%s: out of memory", id);
+		goto out;
+	}
+	if (!id_ok(id))
+		problems_add(problems, "%s: a case id is lowercase letters, digits and '-'", id);
+
+	snprintf(path, sizeof(path), "%s/case.json", f->dir);
+	r = read_file(path, FIXTURE_FILE_MAX, &text, &length);
+	if (r < 0) {
+		problems_add(problems, "%s: cannot read case.json: %s", id, strerror(-r));
+		goto out;
+	}
+	doc = json_loadb(text, length, JSON_REJECT_DUPLICATES, &jerr);
+	if (!json_is_object(doc)) {
+		problems_add(problems, "%s: case.json: %s (line %d)", id,
+		             doc ? "not an object" : jerr.text, jerr.line);
+		goto out;
+	}
+	json_object_foreach(doc, name, value)
+	{
+		size_t k;
+
+		for (k = 0; k < sizeof(case_members) / sizeof(case_members[0]); k++)
+			if (strcmp(case_members[k].name, name) == 0)
+				break;
+		if (k == sizeof(case_members) / sizeof(case_members[0]))
+			problems_add(problems, "%s: case.json: unknown member \"%s\"", id, name);
+		else if (!type_ok(case_members[k].type, value))
+			problems_add(problems, "%s: case.json: \"%s\" must be %s", id, name,
+			             type_name(case_members[k].type));
+	}
+	for (size_t k = 0; k < sizeof(case_members) / sizeof(case_members[0]); k++)
+		if (case_members[k].required && !json_object_get(doc, case_members[k].name))
+			problems_add(problems, "%s: case.json: \"%s\" is required", id,
+			             case_members[k].name);
+	if (problems->n_items > before)
+		goto out;
+
+	f->description = strdup(json_string_value(json_object_get(doc, "description")));
+	if (profile_parse(json_string_value(json_object_get(doc, "profile")), &f->profile) < 0)
+		problems_add(problems, "%s: profile is \"contract\" or \"robustness\"", id);
+	if (!string_array(json_object_get(doc, "clauses"), &f->clauses, &f->n_clauses) ||
+	    f->n_clauses == 0)
+		problems_add(problems, "%s: clauses is a non-empty array of clause ids", id);
+	for (size_t i = 0; i < f->n_clauses; i++)
+		if (!clause_find(f->clauses[i]))
+			problems_add(problems, "%s: clause \"%s\" is not in CONTRACT.md", id,
+			             f->clauses[i]);
+	if ((value = json_object_get(doc, "tags")) && !string_array(value, &f->tags, &f->n_tags))
+		problems_add(problems, "%s: tags is an array of strings", id);
+
+	s = json_string_value(json_object_get(doc, "deliver"));
+	if (!s || strcmp(s, "file") == 0)
+		f->deliver = PIKACI_DELIVER_FILE;
+	else if (strcmp(s, "absent") == 0)
+		f->deliver = PIKACI_DELIVER_ABSENT;
+	else if (strcmp(s, "directory") == 0)
+		f->deliver = PIKACI_DELIVER_DIRECTORY;
+	else if (strcmp(s, "no-argument") == 0)
+		f->deliver = PIKACI_DELIVER_NO_ARGUMENT;
+	else
+		problems_add(problems,
+		             "%s: deliver \"%s\" is not file, absent, directory or "
+		             "no-argument",
+		             id, s);
+
+	s = json_string_value(json_object_get(doc, "outcome"));
+	if (strcmp(s, "accepted") == 0)
+		f->outcome = OUTCOME_ACCEPTED;
+	else if (strcmp(s, "rejected") == 0)
+		f->outcome = OUTCOME_REJECTED;
+	else if (strcmp(s, "usage") == 0)
+		f->outcome = OUTCOME_USAGE;
+	else
+		problems_add(problems, "%s: outcome \"%s\" is not accepted, rejected or usage", id,
+		             s);
+
+	if ((s = json_string_value(json_object_get(doc, "reason"))))
+		f->reason = strdup(s);
+	if ((s = json_string_value(json_object_get(doc, "member"))))
+		f->member = strdup(s);
+	if (f->reason && f->outcome != OUTCOME_REJECTED)
+		problems_add(problems, "%s: only a rejected case has a reason", id);
+	if (f->outcome == OUTCOME_REJECTED && !f->reason)
+		problems_add(problems, "%s: a rejected case names the library's reason", id);
+	if (f->reason) {
+		enum pikaci_reason reason;
+
+		if (pikaci_reason_parse(f->reason, &reason) < 0)
+			problems_add(problems, "%s: reason \"%s\" is not a reason code", id,
+			             f->reason);
+	}
+
+	value = json_object_get(doc, "exit_code");
+	if (f->outcome == OUTCOME_ACCEPTED) {
+		if (!value)
+			problems_add(problems, "%s: an accepted case states its exit_code", id);
+		f->exit_code = (int)json_integer_value(value);
+		if (f->exit_code < 0 || f->exit_code > 255)
+			problems_add(problems, "%s: exit_code %d is not an exit code", id,
+			             f->exit_code);
+	} else {
+		f->exit_code = PIKACI_EXIT_REJECTED;
+		if (value && json_integer_value(value) != PIKACI_EXIT_REJECTED)
+			problems_add(problems, "%s: a rejected or usage case exits 2", id);
+	}
+
+	if ((value = json_object_get(doc, "stdout"))) {
+		f->has_stdout = true;
+		f->stdout_length = json_string_length(value);
+		f->stdout_bytes = malloc(f->stdout_length + 1);
+		if (f->stdout_bytes) {
+			memcpy(f->stdout_bytes, json_string_value(value), f->stdout_length + 1);
+		}
+	}
+	snprintf(path, sizeof(path), "%s/stdout", f->dir);
+	r = read_file(path, FIXTURE_FILE_MAX * 8, &stdout_file, &stdout_length);
+	if (r == 0) {
+		if (f->has_stdout)
+			problems_add(problems,
+			             "%s: stdout is given both in case.json and as a file", id);
+		free(f->stdout_bytes);
+		f->has_stdout = true;
+		f->stdout_bytes = stdout_file;
+		f->stdout_length = stdout_length;
+		stdout_file = NULL;
+	} else if (r != -ENOENT) {
+		problems_add(problems, "%s: cannot read stdout: %s", id, strerror(-r));
+	}
+	if (f->has_stdout && f->outcome != OUTCOME_ACCEPTED)
+		problems_add(problems, "%s: only an accepted case expects output", id);
+
+	if ((s = json_string_value(json_object_get(doc, "marker")))) {
+		f->marker = strdup(s);
+		if (s[0] != '/')
+			problems_add(problems, "%s: marker must be an absolute path", id);
+	}
+	f->max_seconds = json_number_value(json_object_get(doc, "max_seconds"));
+	f->min_seconds = json_number_value(json_object_get(doc, "min_seconds"));
+	f->case_timeout = json_number_value(json_object_get(doc, "case_timeout"));
+	if (f->max_seconds < 0 || f->min_seconds < 0 || f->case_timeout < 0 ||
+	    (f->max_seconds > 0 && f->min_seconds > f->max_seconds))
+		problems_add(problems, "%s: time bounds must be positive, min below max", id);
+	if ((s = json_string_value(json_object_get(doc, "side_effects")))) {
+		if (strcmp(s, "none") != 0)
+			problems_add(problems, "%s: side_effects is \"none\" or absent", id);
+		f->side_effects_none = true;
+	}
+	f->atomic = json_is_true(json_object_get(doc, "atomic"));
+
+	snprintf(path, sizeof(path), "%s/request.json", f->dir);
+	r = read_file(path, FIXTURE_FILE_MAX, &f->request, &f->request_length);
+	if (f->deliver == PIKACI_DELIVER_FILE && r < 0)
+		problems_add(problems, "%s: cannot read request.json: %s", id, strerror(-r));
+	if (f->deliver != PIKACI_DELIVER_FILE && r == 0)
+		problems_add(problems, "%s: request.json is never delivered with deliver \"%s\"",
+		             id, json_string_value(json_object_get(doc, "deliver")));
+	if ((f->deliver == PIKACI_DELIVER_NO_ARGUMENT) != (f->outcome == OUTCOME_USAGE))
+		problems_add(problems, "%s: a usage case is one with deliver \"no-argument\"", id);
+out:
+	free(stdout_file);
+	free(text);
+	json_decref(doc);
+	return problems->n_items == before;
+}
+
+static int compare_fixtures(const void *a, const void *b)
+{
+	return strcmp(((const struct fixture *)a)->id, ((const struct fixture *)b)->id);
+}
+
+int corpus_load(const char *dir, struct corpus *ret, struct problems *problems)
+{
+	struct corpus corpus = { 0 };
+	struct dirent *entry;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return -errno;
+	while ((entry = readdir(d))) {
+		char path[4096];
+		struct stat st;
+		struct fixture f, *grown;
+
+		if (entry->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, entry->d_name);
+		if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+			continue;
+		if (!fixture_load(dir, entry->d_name, &f, problems)) {
+			fixture_clear(&f);
+			continue;
+		}
+		grown = realloc(corpus.cases, (corpus.n_cases + 1) * sizeof(*grown));
+		if (!grown) {
+			fixture_clear(&f);
+			closedir(d);
+			corpus_clear(&corpus);
+			return -ENOMEM;
+		}
+		corpus.cases = grown;
+		corpus.cases[corpus.n_cases++] = f;
+	}
+	closedir(d);
+	if (corpus.n_cases > 1)
+		qsort(corpus.cases, corpus.n_cases, sizeof(*corpus.cases), compare_fixtures);
+	*ret = corpus;
+	return 0;
+}
+
+void fixture_lint_verdict(const struct fixture *f, struct problems *problems)
+{
+	struct pikaci_request *request = NULL;
+	struct pikaci_error err = { 0 };
+	const char *reason;
+	int r;
+
+	if (f->deliver != PIKACI_DELIVER_FILE) {
+		if ((f->deliver == PIKACI_DELIVER_ABSENT ||
+		     f->deliver == PIKACI_DELIVER_DIRECTORY) &&
+		    (f->outcome != OUTCOME_REJECTED || !f->reason ||
+		     strcmp(f->reason, pikaci_reason_name(PIKACI_REASON_UNREADABLE)) != 0))
+			problems_add(
+			        problems,
+			        "%s: a request that cannot be read is rejected as \"unreadable\"",
+			        f->id);
+		return;
+	}
+	r = pikaci_request_parse(f->request, f->request_length, &request, &err);
+	pikaci_request_free(request);
+	reason = pikaci_reason_name(err.reason);
+	if (f->outcome == OUTCOME_ACCEPTED && r < 0) {
+		/* A stray path field or version 1 declared acceptable lands here. */
+		problems_add(problems,
+		             "%s: declared accepted, but the contract library rejects the request: "
+		             "%s (%s)",
+		             f->id, err.text, reason);
+		return;
+	}
+	if (f->outcome != OUTCOME_REJECTED)
+		return;
+	if (r == 0) {
+		problems_add(problems, "%s: declared rejected, but the contract library accepts it",
+		             f->id);
+		return;
+	}
+	if (f->reason && strcmp(f->reason, reason) != 0)
+		problems_add(problems,
+		             "%s: declared reason \"%s\", but the contract library says \"%s\": %s",
+		             f->id, f->reason, reason, err.text);
+	if (strcmp(f->member ? f->member : "", err.member) != 0)
+		problems_add(problems,
+		             "%s: declared member \"%s\", but the contract library names \"%s\"",
+		             f->id, f->member ? f->member : "", err.member);
+}
+
+bool fixture_cites(const struct fixture *f, const char *clause)
+{
+	for (size_t i = 0; i < f->n_clauses; i++)
+		if (strcasecmp(f->clauses[i], clause) == 0)
+			return true;
+	return false;
+}
+
+bool fixture_matches(const struct fixture *f, const char *pattern)
+{
+	if (fnmatch(pattern, f->id, 0) == 0 || fixture_cites(f, pattern) ||
+	    strcmp(pattern, profile_name(f->profile)) == 0)
+		return true;
+	for (size_t i = 0; i < f->n_tags; i++)
+		if (strcmp(f->tags[i], pattern) == 0)
+			return true;
+	return false;
+}

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/* transport.c - the exchange every transport shares: deliver, run, collect ([D1]-[D3]). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pikaci-contract.h"
+#include "transport.h"
+
+int pikaci_transport_fail(struct pikaci_transport *t, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(t->error, sizeof(t->error), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+const char *pikaci_transport_error(const struct pikaci_transport *t)
+{
+	return t->error;
+}
+
+void pikaci_transport_free(struct pikaci_transport *t)
+{
+	if (t)
+		t->ops->free(t);
+}
+
+void pikaci_transport_result_clear(struct pikaci_transport_result *result)
+{
+	if (!result)
+		return;
+	free(result->out);
+	free(result->err);
+	memset(result, 0, sizeof(*result));
+}
+
+void pikaci_changes_free(struct pikaci_change *changes, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		free(changes[i].path);
+	free(changes);
+}
+
+const char *pikaci_file_path(enum pikaci_file file)
+{
+	static const char *const paths[_PIKACI_FILE_MAX] = {
+		[PIKACI_FILE_LOG] = PIKACI_LOG_PATH,
+		[PIKACI_FILE_STATUS] = PIKACI_STATUS_PATH,
+		[PIKACI_FILE_EVENTS] = PIKACI_EVENTS_PATH,
+		[PIKACI_FILE_RESULT] = PIKACI_RESULT_PATH,
+	};
+
+	return (unsigned)file < _PIKACI_FILE_MAX ? paths[file] : NULL;
+}
+
+void pikaci_exchange_clear(struct pikaci_exchange *exchange)
+{
+	if (!exchange)
+		return;
+	pikaci_transport_result_clear(&exchange->run);
+	for (int i = 0; i < _PIKACI_FILE_MAX; i++)
+		free(exchange->files[i].bytes);
+	memset(exchange, 0, sizeof(*exchange));
+}
+
+int pikaci_exchange(struct pikaci_transport *t, enum pikaci_delivery delivery, const char *request,
+                    size_t request_length, char *const guest_argv[], double deadline,
+                    pikaci_output_fn output, void *userdata, struct pikaci_exchange *ret)
+{
+	struct pikaci_exchange exchange = { 0 };
+	char **argv = NULL;
+	size_t argc = 0;
+	int r;
+
+	/* [D1]: the request at its fixed path (its folder made as needed). */
+	switch (delivery) {
+	case PIKACI_DELIVER_FILE:
+		r = t->ops->deliver(t, PIKACI_REQUEST_PATH, request, request_length);
+		break;
+	case PIKACI_DELIVER_DIRECTORY:
+		r = t->ops->make_dir(t, PIKACI_REQUEST_PATH);
+		break;
+	default:
+		r = t->ops->make_dir(t, PIKACI_STATE_DIR);
+		break;
+	}
+	if (r < 0)
+		return r;
+
+	/* [D2]: the guest command line, then the request path. */
+	while (guest_argv[argc])
+		argc++;
+	argv = calloc(argc + 2, sizeof(*argv));
+	if (!argv)
+		return pikaci_transport_fail(t, -ENOMEM, "out of memory");
+	memcpy(argv, guest_argv, argc * sizeof(*argv));
+	if (delivery != PIKACI_DELIVER_NO_ARGUMENT)
+		argv[argc] = PIKACI_REQUEST_PATH;
+	r = t->ops->run(t, argv, deadline, output, userdata, &exchange.run);
+	free(argv);
+	if (r < 0)
+		return r;
+
+	/* [D3]: exactly these four files come back; a missing one is recorded, not fatal. */
+	for (int i = 0; i < _PIKACI_FILE_MAX; i++) {
+		exchange.files[i].error = t->ops->collect(
+		        t, pikaci_file_path((enum pikaci_file)i), PIKACI_COLLECT_MAX,
+		        &exchange.files[i].bytes, &exchange.files[i].length);
+		if (exchange.files[i].error == -ENOMEM) {
+			pikaci_exchange_clear(&exchange);
+			return pikaci_transport_fail(t, -ENOMEM, "out of memory");
+		}
+	}
+	*ret = exchange;
+	return 0;
+}

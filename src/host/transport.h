@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * transport.h - how a request reaches a guest and the four files come back (CONTRACT §1).
+ *
+ * One small interface with two implementations: `local` runs a guest executable in the overlay
+ * sandbox, `incus` talks to a real Incus over its REST API. pikaci_exchange() is the single
+ * delivery-and-collection path of the project: the host and the conformance runner both use it,
+ * and only judge what it brings back.
+ */
+#ifndef PIKACI_TRANSPORT_H
+#define PIKACI_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct pikaci_transport;
+
+/* What running the guest gave. */
+struct pikaci_transport_result {
+	int exit_code;  /* the guest process's exit code, -1 when it did not exit by itself */
+	int signal;     /* the signal that ended it, or 0 */
+	bool timed_out; /* the host-side deadline passed and the guest was killed ([D5]) */
+	double seconds; /* from start to exit, as precisely as the transport can tell */
+	char *out;      /* the guest's standard output, NUL-terminated */
+	size_t out_length;
+	char *err; /* and its standard error (empty where the transport merges them) */
+	size_t err_length;
+	bool truncated;
+};
+
+/* A path the run created ('+'), changed ('~') or removed ('-'). */
+struct pikaci_change {
+	char kind;
+	char *path;
+};
+
+typedef void (*pikaci_output_fn)(void *userdata, int stream, const char *bytes, size_t length);
+
+struct pikaci_transport_ops {
+	const char *name;
+	/* [D1]: place a file (parents made as needed), or a directory, before the run. */
+	int (*deliver)(struct pikaci_transport *t, const char *path, const void *bytes,
+	               size_t length);
+	int (*make_dir)(struct pikaci_transport *t, const char *path);
+	/* [D2]: run argv as root in the guest; output streams to `output` as it arrives. */
+	int (*run)(struct pikaci_transport *t, char *const argv[], double deadline,
+	           pikaci_output_fn output, void *userdata, struct pikaci_transport_result *ret);
+	/* [D3]: bring a regular file back; -ENOENT when there is none. */
+	int (*collect)(struct pikaci_transport *t, const char *path, size_t max_length,
+	               char **ret_bytes, size_t *ret_length);
+	/* 1 when the path exists in the guest after the run, 0 when not, or a negative code. */
+	int (*exists)(struct pikaci_transport *t, const char *path);
+	/* Optional: every path the run created, changed or removed. */
+	int (*changes)(struct pikaci_transport *t, struct pikaci_change **ret_changes,
+	               size_t *ret_count);
+	/* Optional: an inotify descriptor watching a guest folder, set up before the run. */
+	int (*watch)(struct pikaci_transport *t, const char *dir, unsigned mask);
+	/* Optional: a host folder holding the guest's files, for repro bundles. */
+	const char *(*host_root)(struct pikaci_transport *t);
+	void (*free)(struct pikaci_transport *t);
+};
+
+/* Every implementation starts with this. */
+struct pikaci_transport {
+	const struct pikaci_transport_ops *ops;
+	char error[512];
+};
+
+/* Sets t->error; returns code. */
+int pikaci_transport_fail(struct pikaci_transport *t, int code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+const char *pikaci_transport_error(const struct pikaci_transport *t);
+void pikaci_transport_free(struct pikaci_transport *t);
+void pikaci_transport_result_clear(struct pikaci_transport_result *result);
+void pikaci_changes_free(struct pikaci_change *changes, size_t count);
+
+/* --- local: the overlay sandbox ----------------------------------------------------------- */
+
+struct pikaci_local_options {
+	const char *base_dir;        /* per-run folders; NULL: $TMPDIR or /tmp */
+	char *const *environment;    /* NULL: PATH, HOME=/root, USER=root, LANG=C.UTF-8 */
+	char *const *writable_binds; /* host folders bound read-write (coverage builds) */
+	bool keep;                   /* keep the per-run folder */
+};
+
+/* -EPERM when this process cannot make namespaces (not root): callers skip, exit 77. */
+int pikaci_transport_local_new(const struct pikaci_local_options *options,
+                               struct pikaci_transport **ret, char *errbuf, size_t errsize);
+
+/* --- The exchange ------------------------------------------------------------------------- */
+
+enum pikaci_file {
+	PIKACI_FILE_LOG,
+	PIKACI_FILE_STATUS,
+	PIKACI_FILE_EVENTS,
+	PIKACI_FILE_RESULT,
+	_PIKACI_FILE_MAX,
+};
+
+/* The guest path of one of the four files of [D3]. */
+const char *pikaci_file_path(enum pikaci_file file);
+
+enum pikaci_delivery {
+	PIKACI_DELIVER_FILE,        /* the request at its path, and the path as argument */
+	PIKACI_DELIVER_ABSENT,      /* no file at the path, which is still passed */
+	PIKACI_DELIVER_DIRECTORY,   /* a directory at the path */
+	PIKACI_DELIVER_NO_ARGUMENT, /* the guest is started without the path ([X5]) */
+};
+
+struct pikaci_exchange {
+	struct pikaci_transport_result run;
+	struct {
+		char *bytes; /* NUL-terminated */
+		size_t length;
+		int error; /* 0, or why it could not be collected (-ENOENT: not there) */
+	} files[_PIKACI_FILE_MAX];
+};
+
+/* The largest lifecycle file collected; the log may hold a lot of output. */
+#define PIKACI_COLLECT_MAX (64u << 20)
+
+/*
+ * [D1] delivers the request, [D2] runs guest_argv with the request path appended, [D3]
+ * collects the four files. Returns 0 when the guest ran (whatever it did), a negative code
+ * with the transport's error set when the exchange itself failed.
+ */
+int pikaci_exchange(struct pikaci_transport *t, enum pikaci_delivery delivery, const char *request,
+                    size_t request_length, char *const guest_argv[], double deadline,
+                    pikaci_output_fn output, void *userdata, struct pikaci_exchange *ret);
+void pikaci_exchange_clear(struct pikaci_exchange *exchange);
+
+#endif
