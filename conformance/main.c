@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
@@ -57,55 +58,48 @@ struct options {
 	char **binds;      /* PIKACI_SANDBOX_BIND */
 };
 
+/* clang-format off */
+static const char usage_text[] =
+	"usage: pikaci-conform [OPTION...] -- GUEST [ARG...]\n"
+	"       pikaci-conform --lint | --list | --coverage-report [--fixtures DIR]\n"
+	"\n"
+	"Replays the fixture corpus against GUEST, a guest command line to which the runner\n"
+	"appends the request path as a host does, each case in a fresh sandbox, and reports\n"
+	"a verdict per case with the contract clauses it proves.\n"
+	"\n"
+	"  --fixtures DIR      the corpus (default: %s)\n"
+	"  --profile NAME      contract, robustness or all (default: all, each reported)\n"
+	"  --filter PATTERN    only cases whose id matches the glob, or that cite the clause,\n"
+	"                      carry the tag or belong to the profile; repeatable (any matches)\n"
+	"  -j, --jobs N        cases run in parallel (default: the number of CPUs)\n"
+	"  --case-timeout S    seconds before a guest still running is killed: TIMEOUT (30)\n"
+	"  --time-scale F      stretch time bounds and timeouts (slow wrappers such as valgrind)\n"
+	"  --format FORMAT     text, tap, junit or json (default: text)\n"
+	"  --output FILE       write the report to FILE; progress still goes to stdout\n"
+	"  --expect FILE       lines \"CASE fail|skip|pass REASON\" (CASE may be a glob; the last\n"
+	"                      matching line wins): known failures and skips. A listed failure\n"
+	"                      that passes is an unexpected pass (xpass) and fails the run\n"
+	"  --keep DIR          a repro bundle per failing case: request, expectation, the\n"
+	"                      guest's files and output, verdict.txt and replay.sh\n"
+	"  --check-reason      also require result.json's details.reason to be the contract\n"
+	"                      library's reason code (the reference guest reports one)\n"
+	"  --list              list the selected cases and exit\n"
+	"  --lint              check the corpus itself and exit\n"
+	"  --coverage-report   every clause of the contract with the cases that cover it\n"
+	"  -h, --help          this text\n"
+	"  --version           the version\n"
+	"\n"
+	"Environment: PIKACI_GUEST_WRAPPER (words put before GUEST, e.g. valgrind),\n"
+	"PIKACI_TIME_SCALE, PIKACI_FIXTURES, PIKACI_SANDBOX_BIND (colon-separated host folders\n"
+	"bound read-write into every sandbox, e.g. a coverage build).\n"
+	"\n"
+	"Exit status: 0 every case as expected; 1 some case failed (fail, timeout or xpass);\n"
+	"2 usage error; 77 cannot sandbox here (needs root and overlayfs); 99 harness failure.\n";
+/* clang-format on */
+
 static void usage(FILE *out)
 {
-	fprintf(out,
-	        "usage: pikaci-conform [OPTION...] -- GUEST [ARG...]\n"
-	        "       pikaci-conform --lint | --list | --coverage-report [--fixtures DIR]\n"
-	        "\n"
-	        "Replays the fixture corpus against GUEST, a guest command line to which the "
-	        "runner\n"
-	        "appends the request path as a host does, each case in a fresh sandbox, and "
-	        "reports\n"
-	        "a verdict per case with the contract clauses it proves.\n"
-	        "\n"
-	        "  --fixtures DIR      the corpus (default: %s)\n"
-	        "  --profile NAME      contract, robustness or all (default: all, each reported)\n"
-	        "  --filter PATTERN    only cases whose id matches the glob, or that cite the "
-	        "clause,\n"
-	        "                      carry the tag or belong to the profile; repeatable (any "
-	        "matches)\n"
-	        "  -j, --jobs N        cases run in parallel (default: the number of CPUs)\n"
-	        "  --case-timeout S    seconds before a still-running guest is killed: TIMEOUT "
-	        "(30)\n"
-	        "  --time-scale F      stretch time bounds and timeouts (slow wrappers such as "
-	        "valgrind)\n"
-	        "  --format FORMAT     text, tap, junit or json (default: text)\n"
-	        "  --output FILE       write the report to FILE; progress still goes to stdout\n"
-	        "  --expect FILE       lines \"CASE-ID fail|skip REASON\": known failures and "
-	        "skips; a\n"
-	        "                      listed failure that passes is an unexpected pass (xpass)\n"
-	        "  --keep DIR          a repro bundle per failing case: request, expectation, the\n"
-	        "                      guest's files and output, and replay.sh\n"
-	        "  --check-reason      also require result.json's details.reason to be the "
-	        "contract\n"
-	        "                      library's reason code (the reference guest reports one)\n"
-	        "  --list              list the selected cases and exit\n"
-	        "  --lint              check the corpus itself and exit\n"
-	        "  --coverage-report   list every clause of the contract with the cases covering "
-	        "it\n"
-	        "  -h, --help, --version\n"
-	        "\n"
-	        "Environment: PIKACI_GUEST_WRAPPER (words put before GUEST, e.g. valgrind), \n"
-	        "PIKACI_TIME_SCALE, PIKACI_FIXTURES, PIKACI_SANDBOX_BIND (colon-separated folders "
-	        "bound\n"
-	        "read-write into every sandbox, e.g. a coverage build).\n"
-	        "\n"
-	        "Exit status: 0 every case as expected; 1 some case failed (fail, timeout or "
-	        "xpass);\n"
-	        "2 usage error; 77 cannot sandbox here (needs root and overlayfs); 99 harness "
-	        "failure.\n",
-	        PIKACI_FIXTURES_DIR);
+	fprintf(out, usage_text, PIKACI_FIXTURES_DIR);
 }
 
 /* --- Small helpers ------------------------------------------------------------------------ */
@@ -543,6 +537,11 @@ static void worker_finish(struct worker *w, struct case_result *result)
 
 /* --- Expectations ------------------------------------------------------------------------- */
 
+/*
+ * Lines "PATTERN fail|skip|pass REASON": PATTERN is a case id or a glob over ids, the last line
+ * that matches a case decides, and a pattern matching no case is an error (a typo must not
+ * silently expect nothing). `pass` takes a case back out of an earlier glob.
+ */
 static int expectations_load(const char *path, const struct corpus *corpus,
                              struct case_result *results, bool *skip)
 {
@@ -556,34 +555,39 @@ static int expectations_load(const char *path, const struct corpus *corpus,
 		return -errno;
 	}
 	while (getline(&line, &capacity, in) > 0) {
-		char id[256], kind[16];
+		char pattern[256], kind[16];
 		int consumed = 0;
-		size_t k;
+		size_t matched = 0;
 
 		number++;
 		line[strcspn(line, "\n")] = '\0';
 		if (line[strspn(line, " \t")] == '#' || line[strspn(line, " \t")] == '\0')
 			continue;
-		if (sscanf(line, " %255s %15s %n", id, kind, &consumed) < 2 || !line[consumed] ||
-		    (strcmp(kind, "fail") != 0 && strcmp(kind, "skip") != 0)) {
+		if (sscanf(line, " %255s %15s %n", pattern, kind, &consumed) < 2 ||
+		    !line[consumed] ||
+		    (strcmp(kind, "fail") != 0 && strcmp(kind, "skip") != 0 &&
+		     strcmp(kind, "pass") != 0)) {
 			fprintf(stderr,
-			        "pikaci-conform: %s:%zu: expected \"CASE-ID fail|skip REASON\"\n",
+			        "pikaci-conform: %s:%zu: expected \"CASE-ID fail|skip|pass "
+			        "REASON\"\n",
 			        path, number);
 			r = -EINVAL;
 			continue;
 		}
-		for (k = 0; k < corpus->n_cases; k++)
-			if (strcmp(corpus->cases[k].id, id) == 0)
-				break;
-		if (k == corpus->n_cases) {
-			fprintf(stderr, "pikaci-conform: %s:%zu: no case \"%s\" in the corpus\n",
-			        path, number, id);
-			r = -EINVAL;
-			continue;
+		for (size_t k = 0; k < corpus->n_cases; k++) {
+			if (fnmatch(pattern, corpus->cases[k].id, 0) != 0)
+				continue;
+			matched++;
+			free(results[k].expectation);
+			results[k].expectation =
+			        strcmp(kind, "pass") == 0 ? NULL : strdup(line + consumed);
+			skip[k] = strcmp(kind, "skip") == 0;
 		}
-		free(results[k].expectation);
-		results[k].expectation = strdup(line + consumed);
-		skip[k] = strcmp(kind, "skip") == 0;
+		if (!matched) {
+			fprintf(stderr, "pikaci-conform: %s:%zu: no case \"%s\" in the corpus\n",
+			        path, number, pattern);
+			r = -EINVAL;
+		}
 	}
 	free(line);
 	fclose(in);

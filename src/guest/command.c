@@ -108,7 +108,7 @@ static char **environment_new(bool run_as_root)
 		PIKACI_FIXED_ENVIRONMENT(ENTRY)
 #undef ENTRY
 	};
-	const char *inherited = getenv("PATH");
+	const char *inherited = getenv("PATH") && *getenv("PATH") ? getenv("PATH") : NULL;
 	const char *user = run_as_root ? "root" : PIKACI_USER_NAME;
 	size_t n = 0, count = 0;
 	char **env;

@@ -30,7 +30,7 @@ static int request_read(const char *path, char **ret_bytes, size_t *ret_length,
                         struct pikaci_error *err)
 {
 	size_t capacity = PIKACI_REQUEST_MAX_BYTES + 1, length = 0;
-	struct stat st;
+	struct stat st = { 0 };
 	char *bytes;
 	int fd;
 
@@ -41,7 +41,7 @@ static int request_read(const char *path, char **ret_bytes, size_t *ret_length,
 		return -errno;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		bool stat_failed = fstat(fd, &st) < 0;
+		bool stat_failed = st.st_mode == 0;
 
 		pikaci_error_set(err, PIKACI_REASON_UNREADABLE, NULL, -1,
 		                 "cannot read the request %s: %s", path,

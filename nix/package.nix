@@ -1,0 +1,67 @@
+# The project built with meson: the contract library and the reference guest
+# (bin/pikaci-incus-run), the programs the guest image needs. Call it with pkgs.callPackage.
+{
+  lib,
+  stdenv,
+  meson,
+  ninja,
+  pkg-config,
+  jansson,
+  cmocka,
+  curl,
+  # The Incus REST transport of pikaci-host; the guest does not need it.
+  withIncus ? false,
+}:
+
+stdenv.mkDerivation (finalAttrs: {
+  pname = "pikaci";
+  version = "0.1.0";
+
+  src = lib.cleanSourceWith {
+    src = lib.cleanSource ../.;
+    # Local build trees (build/, build-cov/) are not sources.
+    filter = path: type: !(type == "directory" && lib.hasPrefix "build" (baseNameOf path));
+  };
+
+  strictDeps = true;
+  nativeBuildInputs = [
+    meson
+    ninja
+    pkg-config
+  ];
+  buildInputs = [ jansson ] ++ lib.optional withIncus curl;
+  # Added to buildInputs only when the tests are built.
+  checkInputs = [ cmocka ];
+
+  mesonFlags = [
+    (lib.mesonEnable "tests" finalAttrs.finalPackage.doCheck)
+    (lib.mesonEnable "incus" withIncus)
+  ];
+
+  doCheck = true;
+  # The unit suite needs nothing from outside the build sandbox; the others need Debian tools,
+  # namespaces or a VM.
+  checkPhase = ''
+    runHook preCheck
+    meson test --no-rebuild --print-errorlogs --suite unit
+    runHook postCheck
+  '';
+
+  # [D2]: the host runs exactly bin/pikaci-incus-run; [X5]: without a request path it exits 2.
+  doInstallCheck = true;
+  installCheckPhase = ''
+    runHook preInstallCheck
+    test -x "$out/bin/pikaci-incus-run"
+    status=0
+    "$out/bin/pikaci-incus-run" 2>/dev/null || status=$?
+    test "$status" -eq 2
+    runHook postInstallCheck
+  '';
+
+  meta = {
+    description = "Reference guest and contract library of the pikaci guest run contract";
+    license = lib.licenses.mit;
+    platforms = lib.platforms.linux;
+    mainProgram = "pikaci-incus-run";
+  };
+})
