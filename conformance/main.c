@@ -53,14 +53,16 @@ struct options {
 	const char *expect;
 	const char *keep;
 	bool check_reason;
-	char **guest_argv; /* wrapper words, then the guest command line */
-	char *guest_text;  /* the guest command line as typed, for reports */
-	char **binds;      /* PIKACI_SANDBOX_BIND */
+	struct pikaci_incus_options incus; /* with --incus-image: Incus instead of a sandbox */
+	char **guest_argv;                 /* wrapper words, then the guest command line */
+	char *guest_text;                  /* the guest command line as typed, for reports */
 };
 
 /* clang-format off */
 static const char usage_text[] =
 	"usage: pikaci-conform [OPTION...] -- GUEST [ARG...]\n"
+	"       pikaci-conform [OPTION...] --incus-image ALIAS [--socket PATH | --url URL\n"
+	"                      --cert FILE --key FILE [--ca FILE]] [-- GUEST [ARG...]]\n"
 	"       pikaci-conform --lint | --list | --coverage-report [--fixtures DIR]\n"
 	"\n"
 	"Replays the fixture corpus against GUEST, a guest command line to which the runner\n"
@@ -81,6 +83,10 @@ static const char usage_text[] =
 	"                      that passes is an unexpected pass (xpass) and fails the run\n"
 	"  --keep DIR          a repro bundle per failing case: request, expectation, the\n"
 	"                      guest's files and output, verdict.txt and replay.sh\n"
+	"  --incus-image ALIAS validate a guest image: each case in a fresh container from ALIAS,\n"
+	"                      the guest run at its contract path (or GUEST, inside the image)\n"
+	"  --socket PATH       Incus's unix socket (default /var/lib/incus/unix.socket)\n"
+	"  --url URL           or a remote Incus over HTTPS, with --cert, --key and --ca\n"
 	"  --check-reason      also require result.json's details.reason to be the contract\n"
 	"                      library's reason code (the reference guest reports one)\n"
 	"  --list              list the selected cases and exit\n"
@@ -291,7 +297,22 @@ static void keep_bundle(const struct options *opt, const struct fixture *f,
 		shell_quote(out, fixtures ? fixtures : opt->fixtures);
 		fprintf(out, " --filter ");
 		shell_quote(out, f->id);
-		fprintf(out, "%s --", opt->check_reason ? " --check-reason" : "");
+		fprintf(out, "%s", opt->check_reason ? " --check-reason" : "");
+		if (opt->incus.image) {
+			const char *flags[] = { "--incus-image", "--socket", "--url",
+				                "--cert",        "--key",    "--ca" };
+			const char *values[] = { opt->incus.image, opt->incus.socket,
+				                 opt->incus.url,   opt->incus.cert,
+				                 opt->incus.key,   opt->incus.ca };
+
+			for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+				if (!values[i])
+					continue;
+				fprintf(out, " %s ", flags[i]);
+				shell_quote(out, values[i]);
+			}
+		}
+		fprintf(out, " --");
 		for (char **w = opt->guest_argv; *w; w++) {
 			fputc(' ', out);
 			shell_quote(out, *w);
@@ -306,10 +327,12 @@ static void keep_bundle(const struct options *opt, const struct fixture *f,
 static struct pikaci_transport *transport_new(const struct options *opt, char *errbuf, size_t size,
                                               int *ret_error)
 {
-	struct pikaci_local_options local = { .writable_binds = opt->binds };
 	struct pikaci_transport *t = NULL;
 
-	*ret_error = pikaci_transport_local_new(&local, &t, errbuf, size);
+	if (opt->incus.image)
+		*ret_error = pikaci_transport_incus_new(&opt->incus, &t, errbuf, size);
+	else
+		*ret_error = pikaci_transport_local_new(NULL, &t, errbuf, size);
 	return *ret_error < 0 ? NULL : t;
 }
 
@@ -613,8 +636,20 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		OPT_LINT,
 		OPT_COVERAGE,
 		OPT_VERSION,
+		OPT_INCUS_IMAGE,
+		OPT_SOCKET,
+		OPT_URL,
+		OPT_CERT,
+		OPT_KEY,
+		OPT_CA,
 	};
 	static const struct option long_options[] = {
+		{ "incus-image", required_argument, NULL, OPT_INCUS_IMAGE },
+		{ "socket", required_argument, NULL, OPT_SOCKET },
+		{ "url", required_argument, NULL, OPT_URL },
+		{ "cert", required_argument, NULL, OPT_CERT },
+		{ "key", required_argument, NULL, OPT_KEY },
+		{ "ca", required_argument, NULL, OPT_CA },
 		{ "fixtures", required_argument, NULL, OPT_FIXTURES },
 		{ "profile", required_argument, NULL, OPT_PROFILE },
 		{ "filter", required_argument, NULL, OPT_FILTER },
@@ -724,6 +759,24 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		case OPT_CHECK_REASON:
 			opt->check_reason = true;
 			break;
+		case OPT_INCUS_IMAGE:
+			opt->incus.image = optarg;
+			break;
+		case OPT_SOCKET:
+			opt->incus.socket = optarg;
+			break;
+		case OPT_URL:
+			opt->incus.url = optarg;
+			break;
+		case OPT_CERT:
+			opt->incus.cert = optarg;
+			break;
+		case OPT_KEY:
+			opt->incus.key = optarg;
+			break;
+		case OPT_CA:
+			opt->incus.ca = optarg;
+			break;
 		case OPT_LIST:
 			opt->list = true;
 			break;
@@ -749,6 +802,23 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		opt->profiles[PROFILE_CONTRACT] = opt->profiles[PROFILE_ROBUSTNESS] = true;
 	if (opt->list || opt->lint || opt->coverage)
 		return 0;
+	if ((opt->incus.socket || opt->incus.url) && !opt->incus.image) {
+		fprintf(stderr, "pikaci-conform: --socket and --url go with --incus-image\n");
+		return -EINVAL;
+	}
+	if (opt->incus.url && (!opt->incus.cert || !opt->incus.key)) {
+		fprintf(stderr, "pikaci-conform: --url needs --cert and --key\n");
+		return -EINVAL;
+	}
+	if (opt->incus.image && optind >= argc) {
+		/* [D2]: in an image, the guest is at its contract path. */
+		opt->guest_argv = calloc(2, sizeof(char *));
+		opt->guest_text = strdup(opt->incus.image);
+		if (!opt->guest_argv || !opt->guest_text ||
+		    !(opt->guest_argv[0] = strdup(PIKACI_GUEST_PATH)))
+			return -ENOMEM;
+		return 0;
+	}
 	if (optind >= argc) {
 		fprintf(stderr,
 		        "pikaci-conform: no guest given: pikaci-conform [OPTION...] -- GUEST "
@@ -756,7 +826,9 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		return -EINVAL;
 	}
 	{
-		char **wrapper = split_words(getenv("PIKACI_GUEST_WRAPPER"), " \t");
+		/* A wrapper is a host program: it cannot reach into an Incus instance. */
+		char **wrapper = split_words(
+		        opt->incus.image ? NULL : getenv("PIKACI_GUEST_WRAPPER"), " \t");
 		size_t n_wrapper = 0, n = 0, length = 0;
 
 		if (!wrapper)
@@ -782,7 +854,6 @@ static int parse_options(int argc, char **argv, struct options *opt)
 				strcat(opt->guest_text, " ");
 		}
 	}
-	opt->binds = split_words(getenv("PIKACI_SANDBOX_BIND"), ":");
 	return 0;
 }
 
@@ -790,7 +861,6 @@ static void options_clear(struct options *opt)
 {
 	free(opt->filters);
 	words_free(opt->guest_argv);
-	words_free(opt->binds);
 	free(opt->guest_text);
 }
 
@@ -817,7 +887,10 @@ static int lint(const struct options *opt, const struct corpus *corpus, struct p
 	return problems->n_items ? EXIT_SOME_FAILED : EXIT_ALL_AS_EXPECTED;
 }
 
-/* Can this machine sandbox at all? One empty run tells, and says why not. */
+/*
+ * Can this machine run cases at all? Locally one empty sandbox run tells; with Incus, one
+ * container made and deleted. Either says why not.
+ */
 static int probe(const struct options *opt)
 {
 	struct pikaci_transport *t;
@@ -828,10 +901,11 @@ static int probe(const struct options *opt)
 
 	t = transport_new(opt, errbuf, sizeof(errbuf), &r);
 	if (!t) {
-		fprintf(stderr, "pikaci-conform: cannot sandbox here: %s\n", errbuf);
-		return r == -EPERM ? EXIT_CANNOT_SANDBOX : EXIT_HARNESS;
+		fprintf(stderr, "pikaci-conform: cannot %s here: %s\n",
+		        opt->incus.image ? "reach Incus" : "sandbox", errbuf);
+		return r == -EPERM || opt->incus.image ? EXIT_CANNOT_SANDBOX : EXIT_HARNESS;
 	}
-	r = t->ops->run(t, argv, 30, NULL, NULL, &result);
+	r = opt->incus.image ? 0 : t->ops->run(t, argv, 30, NULL, NULL, &result);
 	if (r < 0)
 		fprintf(stderr, "pikaci-conform: cannot sandbox here: %s\n",
 		        pikaci_transport_error(t));
@@ -962,7 +1036,8 @@ static int run_all(const struct options *opt, const struct corpus *corpus)
 		for (size_t i = 0; ran && i < n; i++)
 			if (run[i])
 				ran[k++] = results[i];
-		report_end(&report, ran ? ran : results, ran ? k : 0, corpus, "local");
+		report_end(&report, ran ? ran : results, ran ? k : 0, corpus,
+		           opt->incus.image ? "incus" : "local");
 		free(ran);
 	}
 out:

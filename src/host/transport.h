@@ -87,6 +87,30 @@ struct pikaci_local_options {
 int pikaci_transport_local_new(const struct pikaci_local_options *options,
                                struct pikaci_transport **ret, char *errbuf, size_t errsize);
 
+/* --- incus: a real Incus over its REST API ----------------------------------------------- */
+
+struct pikaci_incus_options {
+	const char *socket; /* the unix socket; NULL and no url: /var/lib/incus/unix.socket */
+	const char *url;    /* or a remote server, https://host:8443 */
+	const char *cert;   /* its client certificate and key (PEM), for url */
+	const char *key;
+	const char *ca;       /* the server's CA bundle; NULL: the system's */
+	const char *instance; /* an existing, running instance to use as it is */
+	const char *image;    /* or: a fresh container from this image alias, deleted afterwards */
+	const char *project;  /* NULL: the default project */
+	char *const *environment; /* the guest's environment; NULL: as the local transport's */
+};
+
+/*
+ * Connects (GET /1.0 must answer), and with `image` creates and starts a fresh container.
+ * Output arrives when the guest has finished (Incus records it), not streamed; stderr is
+ * separate. changes() compares the §3 folders and the state folder's entries before and
+ * after the run through the file API; watch() is not available (-EOPNOTSUPP).
+ * Returns -ENOTSUP when built without libcurl.
+ */
+int pikaci_transport_incus_new(const struct pikaci_incus_options *options,
+                               struct pikaci_transport **ret, char *errbuf, size_t errsize);
+
 /* --- The exchange ------------------------------------------------------------------------- */
 
 enum pikaci_file {

@@ -25,7 +25,10 @@ struct pikaci_sandbox_options {
 	const char *base_dir;
 	/* The guest's environment, NULL-terminated; NULL: pikaci_sandbox_default_environment. */
 	char *const *environment;
-	/* Host directories bound read-write at the same path (e.g. a coverage build folder). */
+	/*
+	 * Host directories bound read-write at the same path (e.g. a coverage build folder);
+	 * the environment's PIKACI_SANDBOX_BIND (colon-separated absolute paths) adds to them.
+	 */
 	char *const *writable_binds;
 	/* Keep the per-run folder when the sandbox is freed (for repro bundles and debugging). */
 	bool keep;
@@ -72,8 +75,9 @@ int pikaci_sandbox_write_file(struct pikaci_sandbox *sandbox, const char *path, 
 int pikaci_sandbox_make_dir(struct pikaci_sandbox *sandbox, const char *path, mode_t mode);
 
 /*
- * Runs argv (argv[0] is resolved on the host's PATH; files outside the lower layer, such as
- * ones under the host's /tmp, are bound in) as root inside the sandbox, with stdin from
+ * Runs argv (argv[0] is resolved on the host's PATH, relative paths to host files become
+ * absolute, and files outside the lower layer, such as ones under the host's /tmp, are bound
+ * in) as root inside the sandbox, with stdin from
  * /dev/null. Waits until the guest has exited and all of its output has been read, or until
  * `deadline` seconds have passed, then kills everything left. A sandbox runs once.
  * output (may be NULL) sees the output as it arrives. Returns 0 when the guest ran (whatever

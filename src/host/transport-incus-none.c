@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT */
+/* transport-incus-none.c - the `incus` transport of a build without libcurl: not available. */
+#include <errno.h>
+#include <stdio.h>
+
+#include "transport.h"
+
+int pikaci_transport_incus_new(const struct pikaci_incus_options *options,
+                               struct pikaci_transport **ret, char *errbuf, size_t errsize)
+{
+	(void)options;
+	(void)ret;
+	snprintf(errbuf, errsize,
+	         "the incus transport is not available: pikaci was built without libcurl "
+	         "(meson option -Dincus=enabled needs libcurl's development files)");
+	return -ENOTSUP;
+}

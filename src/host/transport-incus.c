@@ -1,0 +1,1371 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * transport-incus.c - the `incus` transport: a real Incus over its REST API (CONTRACT §1).
+ *
+ * The only file of the project that speaks HTTP. One libcurl easy handle per transport, reset
+ * and reused for every request (its connection stays open). The bodies are read and written by
+ * incus-api.c; this file decides what to ask and what an answer means. Incus can answer HTTP
+ * 200 with an error body, so every JSON answer is judged by its "type" and "error_code" too.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "incus-api.h"
+#include "pikaci-contract.h"
+#include "sandbox.h"
+#include "transport.h"
+
+#define DEFAULT_SOCKET "/var/lib/incus/unix.socket"
+/* Any host name does over the unix socket. */
+#define SOCKET_BASE_URL "http://incus"
+/* Bounds of one HTTP request; a /wait asks for at most its own timeout on top of this. */
+#define CONNECT_SECONDS 10L
+#define REQUEST_SECONDS 300L
+/* Creating, stopping and deleting a container take about a second; this is a wedged daemon. */
+#define LIFECYCLE_SECONDS 120.0
+/* A stopped exec's operation settles at once; its logs are worth this much waiting. */
+#define SETTLE_SECONDS 5.0
+
+/* A NULL-terminated list of malloc'd strings. */
+struct strv {
+	char **items;
+	size_t count;
+};
+
+struct incus {
+	struct pikaci_transport base;
+	CURL *curl;
+	char curl_error[CURL_ERROR_SIZE];
+	char *base_url; /* "http://incus" over the socket, else the server's URL */
+	char *socket;   /* NULL over HTTPS */
+	char *cert, *key, *ca;
+	char *project;  /* NULL: the default project */
+	char *instance; /* the container everything happens in */
+	bool owned;     /* created from an image by us: free() stops and deletes it */
+	bool file_head; /* the server answers HEAD on files (API extension instance_file_head) */
+	struct strv environment; /* the guest's, NAME=VALUE */
+	/* [B5]: what existed before the first deliver/make_dir/run, and what the host made. */
+	bool snapshot_taken;
+	struct strv before;
+	struct strv prepared;
+};
+
+/* One HTTP answer. */
+struct reply {
+	long http;
+	char *body; /* NUL-terminated */
+	size_t length, capacity;
+	size_t max;      /* a body beyond this many bytes is too big */
+	bool keep_going; /* ... and then cut (logs), rather than aborted (files) */
+	bool too_big;
+	char file_type[16]; /* X-Incus-Type: file, directory, symlink; "" when not a file answer */
+};
+
+/* --- Small helpers ------------------------------------------------------------------------- */
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static bool strv_contains(const struct strv *strv, const char *item)
+{
+	for (size_t i = 0; i < strv->count; i++)
+		if (strcmp(strv->items[i], item) == 0)
+			return true;
+	return false;
+}
+
+static int strv_add(struct strv *strv, const char *item)
+{
+	char **grown;
+
+	if (strv_contains(strv, item))
+		return 0;
+	grown = realloc(strv->items, (strv->count + 2) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	strv->items = grown;
+	grown[strv->count] = strdup(item);
+	if (!grown[strv->count])
+		return -ENOMEM;
+	grown[++strv->count] = NULL;
+	return 0;
+}
+
+static void strv_clear(struct strv *strv)
+{
+	for (size_t i = 0; i < strv->count; i++)
+		free(strv->items[i]);
+	free(strv->items);
+	memset(strv, 0, sizeof(*strv));
+}
+
+static void reply_clear(struct reply *reply)
+{
+	free(reply->body);
+	memset(reply, 0, sizeof(*reply));
+}
+
+/* An Incus error_code (HTTP-like) as a negative errno. */
+static int error_code_errno(long code)
+{
+	switch (code) {
+	case 400:
+		return -EINVAL;
+	case 403:
+		return -EACCES;
+	case 404:
+		return -ENOENT;
+	case 409:
+		return -EEXIST;
+	default:
+		return -EIO;
+	}
+}
+
+/* --- HTTP ---------------------------------------------------------------------------------- */
+
+static size_t reply_write(char *bytes, size_t size, size_t count, void *userdata)
+{
+	struct reply *reply = userdata;
+	size_t length = size * count, room;
+
+	if (reply->too_big)
+		return reply->keep_going ? length : 0;
+	room = reply->max - reply->length;
+	if (length > room) {
+		reply->too_big = true;
+		if (!reply->keep_going)
+			return 0;
+		length = room;
+	}
+	if (reply->length + length + 1 > reply->capacity) {
+		size_t capacity = reply->capacity ? reply->capacity : 4096;
+		char *grown;
+
+		while (capacity < reply->length + length + 1)
+			capacity *= 2;
+		grown = realloc(reply->body, capacity);
+		if (!grown)
+			return 0;
+		reply->body = grown;
+		reply->capacity = capacity;
+	}
+	memcpy(reply->body + reply->length, bytes, length);
+	reply->length += length;
+	reply->body[reply->length] = '\0';
+	return size * count;
+}
+
+static size_t reply_header(char *bytes, size_t size, size_t count, void *userdata)
+{
+	static const char name[] = "X-Incus-Type:";
+	struct reply *reply = userdata;
+	size_t length = size * count, n = 0;
+	const char *value;
+
+	if (length > strlen(name) && strncasecmp(bytes, name, strlen(name)) == 0) {
+		value = bytes + strlen(name);
+		while (value < bytes + length && *value == ' ')
+			value++;
+		while (value + n < bytes + length && value[n] != '\r' && value[n] != '\n' &&
+		       n + 1 < sizeof(reply->file_type))
+			n++;
+		memcpy(reply->file_type, value, n);
+		reply->file_type[n] = '\0';
+	}
+	return length;
+}
+
+static int curl_errno(CURLcode code)
+{
+	switch (code) {
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	case CURLE_COULDNT_CONNECT:
+		return -ECONNREFUSED;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	default:
+		return -EIO;
+	}
+}
+
+/*
+ * One request: method on path (relative to the base URL), an optional body, the answer in
+ * *reply (whatever its HTTP status). Negative only when no HTTP answer came; `what` says in
+ * the error what the request was for.
+ */
+static int incus_http(struct incus *incus, const char *what, const char *method, const char *path,
+                      struct curl_slist *headers, const void *body, size_t length, long seconds,
+                      struct reply *reply)
+{
+	struct curl_slist *all = NULL, *added;
+	char *url = NULL;
+	CURLcode code;
+	int r;
+
+	if (asprintf(&url, "%s%s", incus->base_url, path) < 0) {
+		url = NULL;
+		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+		goto out;
+	}
+	/* curl sends "Expect: 100-continue" with large bodies; Incus needs no such round trip. */
+	all = curl_slist_append(NULL, "Expect:");
+	if (!all) {
+		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (struct curl_slist *h = headers; h; h = h->next) {
+		added = curl_slist_append(all, h->data);
+		if (!added) {
+			r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+			goto out;
+		}
+		all = added;
+	}
+
+	curl_easy_reset(incus->curl);
+	incus->curl_error[0] = '\0';
+	curl_easy_setopt(incus->curl, CURLOPT_URL, url);
+	curl_easy_setopt(incus->curl, CURLOPT_ERRORBUFFER, incus->curl_error);
+	curl_easy_setopt(incus->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(incus->curl, CURLOPT_CONNECTTIMEOUT, CONNECT_SECONDS);
+	curl_easy_setopt(incus->curl, CURLOPT_TIMEOUT, seconds);
+	curl_easy_setopt(incus->curl, CURLOPT_PROTOCOLS_STR, incus->socket ? "http" : "https");
+	if (incus->socket) {
+		curl_easy_setopt(incus->curl, CURLOPT_UNIX_SOCKET_PATH, incus->socket);
+	} else {
+		curl_easy_setopt(incus->curl, CURLOPT_SSLCERT, incus->cert);
+		curl_easy_setopt(incus->curl, CURLOPT_SSLKEY, incus->key);
+		if (incus->ca)
+			curl_easy_setopt(incus->curl, CURLOPT_CAINFO, incus->ca);
+	}
+	curl_easy_setopt(incus->curl, CURLOPT_HTTPHEADER, all);
+	curl_easy_setopt(incus->curl, CURLOPT_WRITEFUNCTION, reply_write);
+	curl_easy_setopt(incus->curl, CURLOPT_WRITEDATA, reply);
+	curl_easy_setopt(incus->curl, CURLOPT_HEADERFUNCTION, reply_header);
+	curl_easy_setopt(incus->curl, CURLOPT_HEADERDATA, reply);
+	if (strcmp(method, "GET") == 0) {
+		curl_easy_setopt(incus->curl, CURLOPT_HTTPGET, 1L);
+	} else if (strcmp(method, "HEAD") == 0) {
+		curl_easy_setopt(incus->curl, CURLOPT_NOBODY, 1L);
+	} else {
+		if (strcmp(method, "POST") != 0)
+			curl_easy_setopt(incus->curl, CURLOPT_CUSTOMREQUEST, method);
+		if (body || strcmp(method, "DELETE") != 0) {
+			curl_easy_setopt(incus->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+			                 (curl_off_t)length);
+			curl_easy_setopt(incus->curl, CURLOPT_POSTFIELDS, body ? body : "");
+		}
+	}
+
+	code = curl_easy_perform(incus->curl);
+	if (code != CURLE_OK && !(code == CURLE_WRITE_ERROR && reply->too_big)) {
+		r = pikaci_transport_fail(
+		        &incus->base, curl_errno(code),
+		        "%s (%s %s): no answer from Incus at %s: %s", what, method, path,
+		        incus->socket ? incus->socket : incus->base_url,
+		        incus->curl_error[0] ? incus->curl_error : curl_easy_strerror(code));
+		goto out;
+	}
+	curl_easy_getinfo(incus->curl, CURLINFO_RESPONSE_CODE, &reply->http);
+	if (!reply->body) {
+		reply->body = calloc(1, 1);
+		if (!reply->body) {
+			r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	curl_slist_free_all(all);
+	free(url);
+	return r;
+}
+
+/*
+ * A JSON request: the answer parsed into *ret_response, whatever it says. Negative (with the
+ * transport's error set) when there was no answer or it was not an Incus response.
+ */
+static int incus_json(struct incus *incus, const char *what, const char *method, const char *path,
+                      const json_t *body, long seconds, long *ret_http,
+                      struct pikaci_incus_response *ret_response)
+{
+	struct curl_slist *headers = NULL;
+	struct reply reply = { .max = 16u << 20 };
+	char *text = NULL, why[256];
+	int r;
+
+	if (body) {
+		text = json_dumps(body, JSON_COMPACT);
+		headers = curl_slist_append(NULL, "Content-Type: application/json");
+		if (!text || !headers) {
+			r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	r = incus_http(incus, what, method, path, headers, text, text ? strlen(text) : 0, seconds,
+	               &reply);
+	if (r < 0)
+		goto out;
+	if (reply.too_big) {
+		r = pikaci_transport_fail(&incus->base, -EFBIG,
+		                          "%s (%s %s): Incus answered HTTP %ld with over %zu bytes",
+		                          what, method, path, reply.http, reply.max);
+		goto out;
+	}
+	r = pikaci_incus_response_parse(reply.body, reply.length, ret_response, why, sizeof(why));
+	if (r < 0) {
+		r = pikaci_transport_fail(&incus->base, r == -ENOMEM ? r : -EPROTO,
+		                          "%s (%s %s): Incus answered HTTP %ld and %s: %.80s", what,
+		                          method, path, reply.http, why, reply.body);
+		goto out;
+	}
+	*ret_http = reply.http;
+out:
+	reply_clear(&reply);
+	curl_slist_free_all(headers);
+	free(text);
+	return r;
+}
+
+/* Fails, naming what was asked and what Incus answered, unless the answer is a success. */
+static int incus_check(struct incus *incus, const char *what, const char *method, const char *path,
+                       long http, const struct pikaci_incus_response *response)
+{
+	if (!pikaci_incus_response_failed(response) && http < 400)
+		return 0;
+	return pikaci_transport_fail(
+	        &incus->base, error_code_errno(response->error_code ? response->error_code : http),
+	        "%s (%s %s): Incus answered HTTP %ld, error_code %d: %s", what, method, path, http,
+	        response->error_code,
+	        response->error && response->error[0] ? response->error : "(no error text)");
+}
+
+/* incus_json() then incus_check(). */
+static int incus_ask(struct incus *incus, const char *what, const char *method, const char *path,
+                     const json_t *body, struct pikaci_incus_response *ret_response)
+{
+	struct pikaci_incus_response response = { 0 };
+	long http = 0;
+	int r;
+
+	r = incus_json(incus, what, method, path, body, REQUEST_SECONDS, &http, &response);
+	if (r < 0)
+		goto out;
+	r = incus_check(incus, what, method, path, http, &response);
+	if (r < 0)
+		goto out;
+	if (ret_response) {
+		*ret_response = response;
+		memset(&response, 0, sizeof(response));
+	}
+out:
+	pikaci_incus_response_clear(&response);
+	return r;
+}
+
+/*
+ * Waits for an operation until `deadline` (monotonic), in /wait calls of at most the time
+ * left. Returns 0 with *ret_operation filled when it finished (successfully or not), -ETIME
+ * when the deadline passed first, another negative code (error set) when Incus failed us.
+ */
+static int incus_wait(struct incus *incus, const char *what, const char *operation, double deadline,
+                      bool exec, struct pikaci_incus_operation *ret_operation)
+{
+	struct pikaci_incus_response response = { 0 };
+	char *path = NULL, why[256];
+	long http = 0;
+	int r;
+
+	for (;;) {
+		double left = deadline - now();
+		long seconds;
+
+		if (left <= 0) {
+			r = -ETIME;
+			goto out;
+		}
+		seconds = left < 1 ? 1 : (long)ceil(left);
+		free(path);
+		path = pikaci_incus_wait_url_new(operation, seconds, incus->project);
+		if (!path) {
+			r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+			goto out;
+		}
+		pikaci_incus_response_clear(&response);
+		r = incus_json(incus, what, "GET", path, NULL, seconds + REQUEST_SECONDS, &http,
+		               &response);
+		if (r < 0)
+			goto out;
+		/* Still running when the wait ran out: HTTP 200, an error body. */
+		if (pikaci_incus_response_wait_timed_out(&response))
+			continue;
+		if (pikaci_incus_response_failed(&response) || http >= 400) {
+			/*
+			 * An operation that failed answers its /wait with its error ("Command not
+			 * found", HTTP 200, error_code 400); the operation itself still tells how
+			 * it ended and where its logs are.
+			 */
+			struct pikaci_incus_response state = { 0 };
+			char *state_path = pikaci_incus_url_new(operation, incus->project);
+			long state_http = 0;
+
+			if (!state_path) {
+				r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+				goto out;
+			}
+			r = incus_json(incus, what, "GET", state_path, NULL, REQUEST_SECONDS,
+			               &state_http, &state);
+			free(state_path);
+			if (r == 0 && !pikaci_incus_response_failed(&state) && state_http < 400 &&
+			    pikaci_incus_operation_parse(state.metadata, exec, ret_operation, why,
+			                                 sizeof(why)) == 0) {
+				/* The /wait answer stays in the error text, for the caller's
+				 * message. */
+				incus_check(incus, what, "GET", path, http, &response);
+				pikaci_incus_response_clear(&state);
+				r = 0;
+				goto out;
+			}
+			pikaci_incus_response_clear(&state);
+			r = incus_check(incus, what, "GET", path, http, &response);
+			goto out;
+		}
+		r = pikaci_incus_operation_parse(response.metadata, exec, ret_operation, why,
+		                                 sizeof(why));
+		if (r == -EINPROGRESS)
+			continue;
+		if (r < 0) {
+			r = pikaci_transport_fail(&incus->base, r == -ENOMEM ? r : -EPROTO,
+			                          "%s (GET %s): Incus answered HTTP %ld and %s",
+			                          what, path, http, why);
+			goto out;
+		}
+		goto out;
+	}
+out:
+	pikaci_incus_response_clear(&response);
+	free(path);
+	return r;
+}
+
+/* Asks for an operation (method on path) and waits for it to succeed. */
+static int incus_operate(struct incus *incus, const char *what, const char *method,
+                         const char *path, const json_t *body)
+{
+	struct pikaci_incus_response response = { 0 };
+	struct pikaci_incus_operation operation = { 0 };
+	int r;
+
+	r = incus_ask(incus, what, method, path, body, &response);
+	if (r < 0)
+		goto out;
+	if (response.type != PIKACI_INCUS_ASYNC) {
+		r = 0; /* done at once */
+		goto out;
+	}
+	r = incus_wait(incus, what, response.operation, now() + LIFECYCLE_SECONDS, false,
+	               &operation);
+	if (r == -ETIME) {
+		r = pikaci_transport_fail(&incus->base, -ETIMEDOUT,
+		                          "%s (%s %s): operation %s still running after %.0f s",
+		                          what, method, path, response.operation,
+		                          LIFECYCLE_SECONDS);
+		goto out;
+	}
+	if (r < 0)
+		goto out;
+	if (operation.status_code != 200) {
+		r = pikaci_transport_fail(&incus->base, -EIO,
+		                          "%s (%s %s): operation %s ended %s (%d): %s", what,
+		                          method, path, response.operation, operation.status,
+		                          operation.status_code, operation.err);
+		goto out;
+	}
+out:
+	pikaci_incus_operation_clear(&operation);
+	pikaci_incus_response_clear(&response);
+	return r;
+}
+
+/* --- Files --------------------------------------------------------------------------------- */
+
+/*
+ * GET (or HEAD) of a guest path. Returns 0 with *reply filled when the guest has it (its type
+ * in reply->file_type), -ENOENT when not, another negative code (error set) on failure.
+ */
+static int incus_file_get(struct incus *incus, const char *method, const char *guest_path,
+                          size_t max, struct reply *reply)
+{
+	struct pikaci_incus_response response = { 0 };
+	char *path = NULL, what[PATH_MAX + 64], why[256];
+	int r;
+
+	snprintf(what, sizeof(what), "reading %s in %s", guest_path, incus->instance);
+	path = pikaci_incus_file_url_new(incus->instance, guest_path, incus->project);
+	if (!path) {
+		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+		goto out;
+	}
+	reply->max = max;
+	r = incus_http(incus, what, method, path, NULL, NULL, 0, REQUEST_SECONDS, reply);
+	if (r < 0)
+		goto out;
+	/* A file answer carries its type; anything else is an Incus response. */
+	if (reply->http == 200 && reply->file_type[0]) {
+		r = 0;
+		goto out;
+	}
+	if (reply->http == 404) {
+		r = pikaci_transport_fail(&incus->base, -ENOENT, "%s: not found (HTTP 404)", what);
+		goto out;
+	}
+	if (strcmp(method, "HEAD") == 0) {
+		r = pikaci_transport_fail(&incus->base, error_code_errno(reply->http),
+		                          "%s (HEAD %s): Incus answered HTTP %ld", what, path,
+		                          reply->http);
+		goto out;
+	}
+	r = pikaci_incus_response_parse(reply->body, reply->length, &response, why, sizeof(why));
+	if (r < 0) {
+		r = pikaci_transport_fail(&incus->base, -EPROTO,
+		                          "%s (GET %s): Incus answered HTTP %ld and %s", what, path,
+		                          reply->http, why);
+		goto out;
+	}
+	r = incus_check(incus, what, "GET", path, reply->http, &response);
+	if (r == 0)
+		r = pikaci_transport_fail(
+		        &incus->base, -EPROTO,
+		        "%s (GET %s): Incus answered HTTP %ld without X-Incus-Type", what, path,
+		        reply->http);
+out:
+	pikaci_incus_response_clear(&response);
+	free(path);
+	return r;
+}
+
+/* 1 when the guest has the path, 0 when not. */
+static int incus_exists(struct pikaci_transport *t, const char *guest_path)
+{
+	struct incus *incus = (struct incus *)t;
+	struct reply reply = { 0 };
+	int r;
+
+	/* Without HEAD, a GET cut short: only the headers matter (and an error body). */
+	r = incus_file_get(incus, incus->file_head ? "HEAD" : "GET", guest_path, 64u << 10, &reply);
+	reply_clear(&reply);
+	if (r == -ENOENT)
+		return 0;
+	return r < 0 ? r : 1;
+}
+
+/* The names in a guest directory, as full paths added to *list; nothing when it is missing. */
+static int incus_list(struct incus *incus, const char *guest_dir, struct strv *list)
+{
+	struct pikaci_incus_response response = { 0 };
+	struct reply reply = { 0 };
+	char why[256], entry[PATH_MAX];
+	const json_t *name;
+	size_t i;
+	int r;
+
+	r = incus_file_get(incus, "GET", guest_dir, 16u << 20, &reply);
+	if (r == -ENOENT) {
+		r = 0;
+		goto out;
+	}
+	if (r < 0)
+		goto out;
+	if (strcmp(reply.file_type, "directory") != 0) {
+		r = 0; /* a file where the folder should be: it has no entries */
+		goto out;
+	}
+	r = pikaci_incus_response_parse(reply.body, reply.length, &response, why, sizeof(why));
+	if (r < 0 || !json_is_array(response.metadata)) {
+		r = pikaci_transport_fail(&incus->base, -EPROTO,
+		                          "listing %s in %s: Incus answered %s", guest_dir,
+		                          incus->instance, r < 0 ? why : "no list of names");
+		goto out;
+	}
+	json_array_foreach(response.metadata, i, name)
+	{
+		if (!json_is_string(name))
+			continue;
+		snprintf(entry, sizeof(entry), "%s/%s", guest_dir, json_string_value(name));
+		r = strv_add(list, entry);
+		if (r < 0) {
+			r = pikaci_transport_fail(&incus->base, r, "out of memory");
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	pikaci_incus_response_clear(&response);
+	reply_clear(&reply);
+	return r;
+}
+
+/* [B5]: the paths a run may create and the state folder's entries, as they are now. */
+static int incus_scan(struct incus *incus, struct strv *list)
+{
+	static const char *const watched[] = {
+		PIKACI_WORKSPACE_DIR, PIKACI_USER_HOME,      PIKACI_CARGO_HOME,
+		PIKACI_CARGO_TARGET,  PIKACI_XDG_STATE_HOME, PIKACI_XDG_CACHE_HOME,
+		PIKACI_ARTIFACTS_DIR,
+	};
+	int r;
+
+	for (size_t i = 0; i < sizeof(watched) / sizeof(watched[0]); i++) {
+		r = incus_exists(&incus->base, watched[i]);
+		if (r < 0)
+			return r;
+		if (r == 1 && strv_add(list, watched[i]) < 0)
+			return pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+	}
+	return incus_list(incus, PIKACI_STATE_DIR, list);
+}
+
+/* Before the host's first change to the guest. */
+static int incus_snapshot(struct incus *incus)
+{
+	int r;
+
+	if (incus->snapshot_taken)
+		return 0;
+	r = incus_scan(incus, &incus->before);
+	if (r < 0)
+		return r;
+	incus->snapshot_taken = true;
+	return 0;
+}
+
+/* POST a file or a directory, as root. */
+static int incus_push(struct incus *incus, const char *guest_path, bool directory,
+                      const void *bytes, size_t length)
+{
+	struct pikaci_incus_response response = { 0 };
+	struct curl_slist *headers = NULL, *added;
+	struct reply reply = { .max = 1u << 20 };
+	const char *header_lines[] = {
+		"Content-Type: application/octet-stream",
+		directory ? "X-Incus-type: directory" : "X-Incus-type: file",
+		directory ? "X-Incus-mode: 0755" : "X-Incus-mode: 0644",
+		"X-Incus-uid: 0",
+		"X-Incus-gid: 0",
+		"X-Incus-write: overwrite",
+	};
+	char *path = NULL, what[PATH_MAX + 64], why[256];
+	int r;
+
+	snprintf(what, sizeof(what), "%s %s in %s", directory ? "making directory" : "writing",
+	         guest_path, incus->instance);
+	path = pikaci_incus_file_url_new(incus->instance, guest_path, incus->project);
+	if (!path) {
+		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof(header_lines) / sizeof(header_lines[0]); i++) {
+		added = curl_slist_append(headers, header_lines[i]);
+		if (!added) {
+			r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+			goto out;
+		}
+		headers = added;
+	}
+	r = incus_http(incus, what, "POST", path, headers, bytes, length, REQUEST_SECONDS, &reply);
+	if (r < 0)
+		goto out;
+	r = pikaci_incus_response_parse(reply.body, reply.length, &response, why, sizeof(why));
+	if (r < 0) {
+		r = pikaci_transport_fail(&incus->base, -EPROTO,
+		                          "%s (POST %s): Incus answered HTTP %ld and %s", what,
+		                          path, reply.http, why);
+		goto out;
+	}
+	/* A directory that is there already is what was asked for. */
+	if (directory && pikaci_incus_response_failed(&response) && response.error &&
+	    strstr(response.error, "exists")) {
+		r = 0;
+		goto out;
+	}
+	r = incus_check(incus, what, "POST", path, reply.http, &response);
+out:
+	pikaci_incus_response_clear(&response);
+	reply_clear(&reply);
+	curl_slist_free_all(headers);
+	free(path);
+	return r;
+}
+
+/*
+ * Makes the missing directories of guest_path (the last component too when including_last),
+ * recording those it made as the host's own.
+ */
+static int incus_make_parents(struct incus *incus, const char *guest_path, bool including_last)
+{
+	size_t length = strlen(guest_path);
+	char prefix[PATH_MAX];
+	bool missing = false;
+	int r;
+
+	if (guest_path[0] != '/' || length >= sizeof(prefix))
+		return pikaci_transport_fail(&incus->base, -EINVAL, "not an absolute path: %s",
+		                             guest_path);
+	for (size_t i = 1; i <= length; i++) {
+		if (i < length && guest_path[i] != '/')
+			continue;
+		if (i == length && !including_last)
+			break;
+		memcpy(prefix, guest_path, i);
+		prefix[i] = '\0';
+		/* Once one is missing, so is everything below it. */
+		if (!missing) {
+			r = incus_exists(&incus->base, prefix);
+			if (r < 0)
+				return r;
+			if (r == 1)
+				continue;
+			missing = true;
+		}
+		r = incus_push(incus, prefix, true, NULL, 0);
+		if (r < 0)
+			return r;
+		if (strv_add(&incus->prepared, prefix) < 0)
+			return pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* --- The transport ------------------------------------------------------------------------- */
+
+static int incus_deliver(struct pikaci_transport *t, const char *guest_path, const void *bytes,
+                         size_t length)
+{
+	struct incus *incus = (struct incus *)t;
+	int r;
+
+	r = incus_snapshot(incus);
+	if (r < 0)
+		return r;
+	r = incus_make_parents(incus, guest_path, false);
+	if (r < 0)
+		return r;
+	r = incus_push(incus, guest_path, false, bytes, length);
+	if (r < 0)
+		return r;
+	if (strv_add(&incus->prepared, guest_path) < 0)
+		return pikaci_transport_fail(t, -ENOMEM, "out of memory");
+	return 0;
+}
+
+static int incus_make_dir(struct pikaci_transport *t, const char *guest_path)
+{
+	struct incus *incus = (struct incus *)t;
+	int r;
+
+	r = incus_snapshot(incus);
+	if (r < 0)
+		return r;
+	return incus_make_parents(incus, guest_path, true);
+}
+
+/* GETs an exec log (raw bytes, cut at the capture limit) and DELETEs it. */
+static int incus_fetch_log(struct incus *incus, const char *log, char **ret_bytes,
+                           size_t *ret_length, bool *truncated)
+{
+	struct pikaci_incus_response response = { 0 };
+	struct reply reply = { .max = PIKACI_COLLECT_MAX, .keep_going = true };
+	char *path = NULL, why[256];
+	long http = 0;
+	int r;
+
+	path = pikaci_incus_url_new(log, incus->project);
+	if (!path) {
+		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+		goto out;
+	}
+	r = incus_http(incus, "reading the exec output", "GET", path, NULL, NULL, 0,
+	               REQUEST_SECONDS, &reply);
+	if (r < 0)
+		goto out;
+	if (reply.http != 200) {
+		if (pikaci_incus_response_parse(reply.body, reply.length, &response, why,
+		                                sizeof(why)) == 0)
+			r = incus_check(incus, "reading the exec output", "GET", path, reply.http,
+			                &response);
+		if (r == 0)
+			r = pikaci_transport_fail(
+			        &incus->base, -EIO,
+			        "reading the exec output (GET %s): Incus answered "
+			        "HTTP %ld",
+			        path, reply.http);
+		goto out;
+	}
+	*truncated = *truncated || reply.too_big;
+	*ret_bytes = reply.body;
+	*ret_length = reply.length;
+	reply.body = NULL;
+	/* Best effort: a log left behind costs disk, not correctness. */
+	incus_json(incus, "deleting the exec output", "DELETE", path, NULL, REQUEST_SECONDS, &http,
+	           &response);
+	r = 0;
+out:
+	pikaci_incus_response_clear(&response);
+	reply_clear(&reply);
+	free(path);
+	return r;
+}
+
+/* Deletes an exec's logs without reading them. */
+static void incus_drop_logs(struct incus *incus, const struct pikaci_incus_operation *operation)
+{
+	const char *logs[] = { operation->stdout_log, operation->stderr_log };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct pikaci_incus_response response = { 0 };
+		char *path = logs[i] ? pikaci_incus_url_new(logs[i], incus->project) : NULL;
+		long http = 0;
+
+		if (path)
+			incus_json(incus, "deleting the exec output", "DELETE", path, NULL,
+			           REQUEST_SECONDS, &http, &response);
+		pikaci_incus_response_clear(&response);
+		free(path);
+	}
+}
+
+/*
+ * [D5]: the guest outlived the deadline; stop it as far as Incus lets us. *ret_final gets the
+ * exec operation's end (and so its logs) when it ended.
+ */
+static void incus_stop_guest(struct incus *incus, const char *operation,
+                             struct pikaci_incus_operation *ret_final)
+{
+	struct pikaci_incus_response response = { 0 };
+	json_t *body = NULL;
+	char *path = NULL;
+	long http = 0;
+
+	if (incus->owned) {
+		/* Ours: a forced stop ends every process in it; its files stay readable. */
+		body = json_pack("{s:s, s:b}", "action", "stop", "force", 1);
+		path = pikaci_incus_instance_url_new(incus->instance, "/state", incus->project);
+		if (body && path)
+			incus_operate(incus, "stopping the timed-out guest", "PUT", path, body);
+		/* The exec operation ends with it. */
+		incus_wait(incus, "waiting for the stopped exec", operation, now() + SETTLE_SECONDS,
+		           false, ret_final);
+	} else {
+		/* Someone else's instance: cancel the exec (Incus may refuse: best effort). */
+		path = pikaci_incus_url_new(operation, incus->project);
+		if (path)
+			incus_json(incus, "cancelling the timed-out exec", "DELETE", path, NULL,
+			           REQUEST_SECONDS, &http, &response);
+	}
+	pikaci_incus_response_clear(&response);
+	json_decref(body);
+	free(path);
+}
+
+static int incus_run(struct pikaci_transport *t, char *const argv[], double deadline,
+                     pikaci_output_fn output, void *userdata, struct pikaci_transport_result *ret)
+{
+	struct incus *incus = (struct incus *)t;
+	struct pikaci_transport_result result = { 0 };
+	struct pikaci_incus_response response = { 0 };
+	struct pikaci_incus_operation operation = { 0 };
+	json_t *body = NULL;
+	char *path = NULL, what[PATH_MAX + 64];
+	double started;
+	int r;
+
+	r = incus_snapshot(incus);
+	if (r < 0)
+		goto out;
+	snprintf(what, sizeof(what), "running %s in %s", argv[0], incus->instance);
+	path = pikaci_incus_instance_url_new(incus->instance, "/exec", incus->project);
+	if (!path) {
+		r = pikaci_transport_fail(t, -ENOMEM, "out of memory");
+		goto out;
+	}
+	/* The environment was checked by new(): only an argument can be refused here. */
+	body = pikaci_incus_exec_request_new(argv, incus->environment.items);
+	if (!body) {
+		r = pikaci_transport_fail(t, -EINVAL,
+		                          "%s: an argument is not UTF-8 (or out of memory)", what);
+		goto out;
+	}
+
+	started = now();
+	r = incus_ask(incus, what, "POST", path, body, &response);
+	if (r < 0)
+		goto out;
+	if (response.type != PIKACI_INCUS_ASYNC) {
+		r = pikaci_transport_fail(
+		        t, -EPROTO, "%s (POST %s): Incus answered a %s body, not an operation",
+		        what, path, response.type == PIKACI_INCUS_SYNC ? "sync" : "error");
+		goto out;
+	}
+	t->error[0] = '\0';
+	r = incus_wait(incus, what, response.operation, started + deadline, true, &operation);
+	if (r == -ETIME) {
+		/* [D5]: what it wrote until it was stopped still comes back, when Incus has it. */
+		result.timed_out = true;
+		result.exit_code = -1;
+		result.seconds = now() - started;
+		incus_stop_guest(incus, response.operation, &operation);
+		r = 0;
+	} else if (r < 0) {
+		goto out;
+	} else if (operation.status_code != 200 || !operation.has_return) {
+		/* "Command not found" and the like: the guest never ran. */
+		char answer[sizeof(t->error)];
+
+		snprintf(answer, sizeof(answer), "%s", t->error);
+		incus_drop_logs(incus, &operation);
+		r = pikaci_transport_fail(
+		        t, strstr(operation.err, "not found") ? -ENOENT : -EIO,
+		        "%s: the exec operation %s ended %s (status_code %d): %s%s%s", what,
+		        response.operation, operation.status, operation.status_code,
+		        operation.err[0] ? operation.err : "(no error text)",
+		        answer[0] ? "; its wait said: " : "", answer);
+		goto out;
+	} else {
+		result.seconds = now() - started;
+		result.exit_code = operation.return_code;
+	}
+	for (int stream = 1; stream <= 2; stream++) {
+		const char *log = stream == 1 ? operation.stdout_log : operation.stderr_log;
+
+		if (!log)
+			continue;
+		r = incus_fetch_log(incus, log, stream == 1 ? &result.out : &result.err,
+		                    stream == 1 ? &result.out_length : &result.err_length,
+		                    &result.truncated);
+		/* After a timeout the output is a bonus: a log Incus lost does not fail the run. */
+		if (r < 0 && !result.timed_out)
+			goto out;
+	}
+	r = 0;
+	/* Never NULL: an empty output is an empty string. */
+	if (!result.out)
+		result.out = calloc(1, 1);
+	if (!result.err)
+		result.err = calloc(1, 1);
+	if (!result.out || !result.err) {
+		r = pikaci_transport_fail(t, -ENOMEM, "out of memory");
+		goto out;
+	}
+	/* Incus records the output: it arrives whole, once the guest has finished. */
+	if (output) {
+		output(userdata, 1, result.out, result.out_length);
+		output(userdata, 2, result.err, result.err_length);
+	}
+	*ret = result;
+	memset(&result, 0, sizeof(result));
+out:
+	pikaci_transport_result_clear(&result);
+	pikaci_incus_operation_clear(&operation);
+	pikaci_incus_response_clear(&response);
+	json_decref(body);
+	free(path);
+	return r;
+}
+
+static int incus_collect(struct pikaci_transport *t, const char *guest_path, size_t max_length,
+                         char **ret_bytes, size_t *ret_length)
+{
+	struct incus *incus = (struct incus *)t;
+	struct reply reply = { 0 };
+	int r;
+
+	r = incus_file_get(incus, "GET", guest_path, max_length, &reply);
+	if (r < 0)
+		goto out;
+	if (strcmp(reply.file_type, "directory") == 0) {
+		r = pikaci_transport_fail(t, -EISDIR, "%s in %s is a directory", guest_path,
+		                          incus->instance);
+		goto out;
+	}
+	if (strcmp(reply.file_type, "symlink") == 0) {
+		r = pikaci_transport_fail(t, -ELOOP, "%s in %s is a symbolic link", guest_path,
+		                          incus->instance);
+		goto out;
+	}
+	if (strcmp(reply.file_type, "file") != 0) {
+		r = pikaci_transport_fail(t, -EINVAL, "%s in %s is not a regular file (%s)",
+		                          guest_path, incus->instance, reply.file_type);
+		goto out;
+	}
+	if (reply.too_big) {
+		r = pikaci_transport_fail(t, -EFBIG, "%s in %s is over %zu bytes", guest_path,
+		                          incus->instance, max_length);
+		goto out;
+	}
+	*ret_bytes = reply.body;
+	*ret_length = reply.length;
+	reply.body = NULL;
+	r = 0;
+out:
+	reply_clear(&reply);
+	return r;
+}
+
+static int change_compare(const void *a, const void *b)
+{
+	return strcmp(((const struct pikaci_change *)a)->path,
+	              ((const struct pikaci_change *)b)->path);
+}
+
+static int incus_changes(struct pikaci_transport *t, struct pikaci_change **ret_changes,
+                         size_t *ret_count)
+{
+	struct incus *incus = (struct incus *)t;
+	struct pikaci_change *changes = NULL;
+	struct strv after = { 0 };
+	size_t count = 0;
+	int r;
+
+	if (!incus->snapshot_taken) {
+		r = pikaci_transport_fail(t, -ENODATA,
+		                          "no changes to tell: nothing was delivered or run yet");
+		goto out;
+	}
+	r = incus_scan(incus, &after);
+	if (r < 0)
+		goto out;
+	changes = calloc(after.count ? after.count : 1, sizeof(*changes));
+	if (!changes) {
+		r = pikaci_transport_fail(t, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < after.count; i++) {
+		if (strv_contains(&incus->before, after.items[i]) ||
+		    strv_contains(&incus->prepared, after.items[i]))
+			continue;
+		changes[count].kind = '+';
+		changes[count].path = strdup(after.items[i]);
+		if (!changes[count].path) {
+			r = pikaci_transport_fail(t, -ENOMEM, "out of memory");
+			goto out;
+		}
+		count++;
+	}
+	if (count > 1)
+		qsort(changes, count, sizeof(*changes), change_compare);
+	*ret_changes = changes;
+	*ret_count = count;
+	changes = NULL;
+	count = 0;
+	r = 0;
+out:
+	pikaci_changes_free(changes, count);
+	strv_clear(&after);
+	return r;
+}
+
+static void incus_free(struct pikaci_transport *t)
+{
+	struct incus *incus = (struct incus *)t;
+
+	if (!incus)
+		return;
+	if (incus->owned) {
+		/* Ours: stop it hard and delete it, waiting for both. */
+		json_t *body = json_pack("{s:s, s:b}", "action", "stop", "force", 1);
+		char *state =
+		        pikaci_incus_instance_url_new(incus->instance, "/state", incus->project);
+		char *path = pikaci_incus_instance_url_new(incus->instance, "", incus->project);
+
+		if (body && state)
+			incus_operate(incus, "stopping the guest", "PUT", state, body);
+		if (path)
+			incus_operate(incus, "deleting the guest", "DELETE", path, NULL);
+		json_decref(body);
+		free(state);
+		free(path);
+	}
+	if (incus->curl)
+		curl_easy_cleanup(incus->curl);
+	curl_global_cleanup();
+	strv_clear(&incus->before);
+	strv_clear(&incus->prepared);
+	strv_clear(&incus->environment);
+	free(incus->base_url);
+	free(incus->socket);
+	free(incus->cert);
+	free(incus->key);
+	free(incus->ca);
+	free(incus->project);
+	free(incus->instance);
+	free(incus);
+}
+
+static const struct pikaci_transport_ops incus_ops = {
+	.name = "incus",
+	.deliver = incus_deliver,
+	.make_dir = incus_make_dir,
+	.run = incus_run,
+	.collect = incus_collect,
+	.exists = incus_exists,
+	.changes = incus_changes,
+	.watch = NULL,
+	.host_root = NULL,
+	.free = incus_free,
+};
+
+/* --- Connecting ---------------------------------------------------------------------------- */
+
+static int copy_option(const char *value, char **ret_copy)
+{
+	if (!value)
+		return 0;
+	*ret_copy = strdup(value);
+	return *ret_copy ? 0 : -ENOMEM;
+}
+
+/* GET /1.0 must answer a sync success; notes which API extensions matter. */
+static int incus_connect(struct incus *incus)
+{
+	struct pikaci_incus_response response = { 0 };
+	const json_t *extension;
+	char *path = NULL;
+	size_t i;
+	int r;
+
+	path = pikaci_incus_url_new("/1.0", incus->project);
+	if (!path) {
+		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+		goto out;
+	}
+	r = incus_ask(incus, "connecting to Incus", "GET", path, NULL, &response);
+	if (r < 0)
+		goto out;
+	if (response.type != PIKACI_INCUS_SYNC || !json_is_object(response.metadata)) {
+		r = pikaci_transport_fail(&incus->base, -EPROTO,
+		                          "connecting to Incus (GET %s): the answer is not the "
+		                          "server's description",
+		                          path);
+		goto out;
+	}
+	json_array_foreach(json_object_get(response.metadata, "api_extensions"), i, extension)
+	{
+		if (json_is_string(extension) &&
+		    strcmp(json_string_value(extension), "instance_file_head") == 0)
+			incus->file_head = true;
+	}
+out:
+	pikaci_incus_response_clear(&response);
+	free(path);
+	return r;
+}
+
+/* A given instance must exist and run: the guest is exec'd in it. */
+static int incus_check_instance(struct incus *incus)
+{
+	struct pikaci_incus_response response = { 0 };
+	char *path = NULL, what[256];
+	const char *status;
+	int r;
+
+	snprintf(what, sizeof(what), "looking up instance %s", incus->instance);
+	path = pikaci_incus_instance_url_new(incus->instance, "", incus->project);
+	if (!path) {
+		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+		goto out;
+	}
+	r = incus_ask(incus, what, "GET", path, NULL, &response);
+	if (r < 0)
+		goto out;
+	status = json_string_value(json_object_get(response.metadata, "status"));
+	if (!status || strcmp(status, "Running") != 0) {
+		r = pikaci_transport_fail(&incus->base, -ENOTCONN,
+		                          "%s (GET %s): it is %s, not Running", what, path,
+		                          status ? status : "in no known state");
+		goto out;
+	}
+out:
+	pikaci_incus_response_clear(&response);
+	free(path);
+	return r;
+}
+
+/* A fresh container from the image alias, started; owned (deleted by free) once it exists. */
+static int incus_create(struct incus *incus, const char *alias)
+{
+	static unsigned counter;
+	unsigned char random_bytes[4] = { 0 };
+	char name[64], what[256];
+	json_t *body = NULL;
+	char *path = NULL;
+	int r;
+
+	if (getrandom(random_bytes, sizeof(random_bytes), 0) != (ssize_t)sizeof(random_bytes)) {
+		struct timespec ts;
+
+		/* A name only needs to be unlikely to collide. */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		memcpy(random_bytes, &ts.tv_nsec, sizeof(random_bytes));
+	}
+	snprintf(name, sizeof(name), "pikaci-%ld-%u-%02x%02x%02x%02x", (long)getpid(),
+	         __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED), random_bytes[0],
+	         random_bytes[1], random_bytes[2], random_bytes[3]);
+	incus->instance = strdup(name);
+	body = pikaci_incus_create_request_new(name, alias);
+	path = pikaci_incus_url_new("/1.0/instances", incus->project);
+	if (!incus->instance || !body || !path) {
+		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+		goto out;
+	}
+	snprintf(what, sizeof(what), "creating container %s from image %s", name, alias);
+	r = incus_operate(incus, what, "POST", path, body);
+	if (r < 0) {
+		struct pikaci_incus_response response = { 0 };
+		char *instance_path = pikaci_incus_instance_url_new(name, "", incus->project);
+		long http = 0;
+
+		/* It may exist yet not run: then it is ours to delete. */
+		if (instance_path &&
+		    incus_json(incus, what, "GET", instance_path, NULL, REQUEST_SECONDS, &http,
+		               &response) == 0 &&
+		    !pikaci_incus_response_failed(&response) && http == 200)
+			incus->owned = true;
+		pikaci_incus_response_clear(&response);
+		free(instance_path);
+		goto out;
+	}
+	incus->owned = true;
+out:
+	json_decref(body);
+	free(path);
+	return r;
+}
+
+/* Copies the environment, refusing what an exec request could not carry. */
+static int environment_copy(char *const *environment, struct strv *copy)
+{
+	char *const probe[] = { "true", NULL };
+	json_t *request;
+
+	for (size_t i = 0; environment[i]; i++)
+		if (strv_add(copy, environment[i]) < 0)
+			return -ENOMEM;
+	/* An empty environment is an empty list, not none. */
+	if (!copy->items) {
+		copy->items = calloc(1, sizeof(*copy->items));
+		if (!copy->items)
+			return -ENOMEM;
+	}
+	request = pikaci_incus_exec_request_new(probe, copy->items);
+	if (!request)
+		return -EINVAL;
+	json_decref(request);
+	return 0;
+}
+
+int pikaci_transport_incus_new(const struct pikaci_incus_options *options,
+                               struct pikaci_transport **ret, char *errbuf, size_t errsize)
+{
+	struct pikaci_incus_options none = { 0 };
+	struct incus *incus = NULL;
+	int r;
+
+	if (!options)
+		options = &none;
+	if (!options->instance == !options->image) {
+		snprintf(errbuf, errsize,
+		         "incus transport: give exactly one of an instance and an "
+		         "image");
+		return -EINVAL;
+	}
+	if (options->url && (!options->cert || !options->key)) {
+		snprintf(errbuf, errsize, "incus transport: %s needs a client certificate and key",
+		         options->url);
+		return -EINVAL;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		snprintf(errbuf, errsize, "incus transport: libcurl could not be initialised");
+		return -EIO;
+	}
+	incus = calloc(1, sizeof(*incus));
+	if (!incus) {
+		curl_global_cleanup();
+		snprintf(errbuf, errsize, "out of memory");
+		return -ENOMEM;
+	}
+	incus->base.ops = &incus_ops;
+	r = 0;
+	if (options->url) {
+		size_t length = strlen(options->url);
+
+		while (length > 0 && options->url[length - 1] == '/')
+			length--;
+		incus->base_url = strndup(options->url, length);
+		if (!incus->base_url)
+			r = -ENOMEM;
+	} else {
+		incus->base_url = strdup(SOCKET_BASE_URL);
+		r = copy_option(options->socket ? options->socket : DEFAULT_SOCKET, &incus->socket);
+		if (!incus->base_url)
+			r = -ENOMEM;
+	}
+	if (r == 0)
+		r = copy_option(options->cert, &incus->cert);
+	if (r == 0)
+		r = copy_option(options->key, &incus->key);
+	if (r == 0)
+		r = copy_option(options->ca, &incus->ca);
+	if (r == 0)
+		r = copy_option(options->project, &incus->project);
+	if (r == 0 && options->instance)
+		r = copy_option(options->instance, &incus->instance);
+	if (r < 0) {
+		pikaci_transport_fail(&incus->base, r, "out of memory");
+		goto out;
+	}
+	r = environment_copy(options->environment ? options->environment
+	                                          : pikaci_sandbox_default_environment,
+	                     &incus->environment);
+	if (r < 0) {
+		pikaci_transport_fail(&incus->base, r,
+		                      "incus transport: the environment has an entry that is not "
+		                      "NAME=VALUE in UTF-8");
+		goto out;
+	}
+	incus->curl = curl_easy_init();
+	if (!incus->curl) {
+		r = pikaci_transport_fail(&incus->base, -ENOMEM, "curl_easy_init failed");
+		goto out;
+	}
+	r = incus_connect(incus);
+	if (r < 0)
+		goto out;
+	r = options->instance ? incus_check_instance(incus) : incus_create(incus, options->image);
+	if (r < 0)
+		goto out;
+	*ret = &incus->base;
+	incus = NULL;
+out:
+	if (incus) {
+		snprintf(errbuf, errsize, "%s", incus->base.error);
+		incus_free(&incus->base);
+	}
+	return r;
+}
