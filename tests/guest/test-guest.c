@@ -8,7 +8,8 @@
  *
  * PIKACI_GUEST_WRAPPER (the 'valgrind' test setup) is prepended to the guest's argv, so the guest
  * itself runs under memcheck inside the sandbox. Its findings fail a test twice over: the guest
- * exits 1 (the setup's --error-exitcode, which no test here expects) and writes "==<pid>==" lines.
+ * exits 97 (the --error-exitcode the valgrind setup gives guests, which no test expects) and
+ * writes "==<pid>==" lines.
  */
 #include <errno.h>
 #include <setjmp.h>
