@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* json-util.c - loading with duplicate rejection, UTF-8 checks and value rendering. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,7 +18,14 @@ long long pikaci_utf8_invalid_offset(const char *bytes, size_t length)
 		unsigned char lo = 0x80, hi = 0xbf;
 
 		if (c < 0x80) {
-			i++;
+			/* ASCII, nearly all of a request: 8 bytes at a time (bench/). */
+			uint64_t word;
+
+			for (i++; length - i >= sizeof(word); i += sizeof(word)) {
+				memcpy(&word, s + i, sizeof(word));
+				if (word & UINT64_C(0x8080808080808080))
+					break;
+			}
 			continue;
 		}
 		/* RFC 3629 table: no overlongs, no surrogates, nothing above U+10FFFF. */

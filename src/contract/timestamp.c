@@ -48,6 +48,9 @@ static int days_in_month(int year, int month)
 
 static int invalid(struct pikaci_error *err, const char *text, long long at, const char *why)
 {
+	/* A text that stops short is wrong where it stops, never past its end. */
+	if (at > (long long)strlen(text))
+		at = (long long)strlen(text);
 	pikaci_error_set(err, PIKACI_REASON_INVALID_VALUE, NULL, at,
 	                 "\"%.48s\" is not an RFC 3339 timestamp with offset: %s", text, why);
 	return -EINVAL;

@@ -31,6 +31,8 @@
 /* Bounds of one HTTP request; a /wait asks for at most its own timeout on top of this. */
 #define CONNECT_SECONDS 10L
 #define REQUEST_SECONDS 300L
+/* Extra tries of a file request answered with HTTP 5xx. */
+#define FILE_RETRIES 2
 /* Creating, stopping and deleting a container take about a second; this is a wedged daemon. */
 #define LIFECYCLE_SECONDS 120.0
 /* A stopped exec's operation settles at once; its logs are worth this much waiting. */
@@ -523,8 +525,21 @@ static int incus_file_get(struct incus *incus, const char *method, const char *g
 		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
 		goto out;
 	}
-	reply->max = max;
-	r = incus_http(incus, what, method, path, NULL, NULL, 0, REQUEST_SECONDS, reply);
+	/*
+	 * Right after a container starts, Incus has been seen to answer a file request with a
+	 * passing HTTP 500: such an answer gets two more tries before it counts.
+	 */
+	for (int attempt = 0;; attempt++) {
+		bool keep_going = reply->keep_going;
+
+		reply->max = max;
+		r = incus_http(incus, what, method, path, NULL, NULL, 0, REQUEST_SECONDS, reply);
+		if (r < 0 || reply->http < 500 || attempt == FILE_RETRIES)
+			break;
+		reply_clear(reply);
+		reply->keep_going = keep_going;
+		usleep(100000u << attempt);
+	}
 	if (r < 0)
 		goto out;
 	/* A file answer carries its type; anything else is an Incus response. */

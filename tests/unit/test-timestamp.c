@@ -49,6 +49,11 @@ static void test_invalid_timestamps(void **state)
 		assert_int_equal(err.reason, PIKACI_REASON_INVALID_VALUE);
 	}
 	assert_int_equal(pikaci_timestamp_validate(NULL, NULL), -EINVAL);
+	/* The position of a text that stops short is its end, not past it. */
+	assert_int_equal(pikaci_timestamp_validate("2026", &err), -EINVAL);
+	assert_int_equal(err.position, 4);
+	assert_int_equal(pikaci_timestamp_validate("2026-03-25T20", &err), -EINVAL);
+	assert_int_equal(err.position, 13);
 }
 
 static void test_dump_is_valid(void **state)
