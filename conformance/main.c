@@ -73,7 +73,8 @@ static const char usage_text[] =
 	"  --profile NAME      contract, robustness or all (default: all, each reported)\n"
 	"  --filter PATTERN    only cases whose id matches the glob, or that cite the clause,\n"
 	"                      carry the tag or belong to the profile; repeatable (any matches)\n"
-	"  -j, --jobs N        cases run in parallel (default: the number of CPUs)\n"
+	"  -j, --jobs N        cases run in parallel (default: the number of CPUs); cases that\n"
+	"                      wait out a timeout (exit 124) run beside them, using no CPU\n"
 	"  --case-timeout S    seconds before a guest still running is killed: TIMEOUT (30)\n"
 	"  --time-scale F      stretch time bounds and timeouts (slow wrappers such as valgrind)\n"
 	"  --format FORMAT     text, tap, junit or json (default: text)\n"
@@ -437,11 +438,21 @@ out:
 
 struct worker {
 	pid_t pid;
+	bool slot; /* holds one of the -j slots */
 	int fd;
 	size_t index;
 	char *buffer;
 	size_t length, capacity;
 };
+
+/*
+ * A case whose command is expected to run into its timeout (exit code 124) spends its time
+ * sleeping, not on a CPU: it does not take a -j slot, or the corpus would wait on it.
+ */
+static bool waits_out(const struct fixture *f)
+{
+	return f->outcome == OUTCOME_ACCEPTED && f->exit_code == PIKACI_EXIT_TIMEOUT;
+}
 
 static _Noreturn void worker_main(const struct options *opt, const struct fixture *f, int fd)
 {
@@ -916,21 +927,27 @@ static int probe(const struct options *opt)
 
 static int run_all(const struct options *opt, const struct corpus *corpus)
 {
-	size_t n = corpus->n_cases, chosen = 0, next = 0, printed = 0, active = 0;
+	size_t n = corpus->n_cases, chosen = 0, printed = 0, active = 0, slots_used = 0;
+	/* A worker per -j slot, and one per case that mostly waits (see waits_out() below). */
+	size_t capacity = (size_t)opt->jobs + n;
 	struct case_result *results = calloc(n + 1, sizeof(*results));
-	struct worker *workers = calloc((size_t)opt->jobs, sizeof(*workers));
+	struct worker *workers = calloc(capacity, sizeof(*workers));
+	struct pollfd *fds = calloc(capacity, sizeof(*fds));
 	bool *skip = calloc(n + 1, sizeof(*skip)), *run = calloc(n + 1, sizeof(*run));
 	bool *done = calloc(n + 1, sizeof(*done)), *shown = calloc(n + 1, sizeof(*shown));
+	bool *started = calloc(n + 1, sizeof(*started)), *beside = calloc(n + 1, sizeof(*beside));
 	struct report report = { .format = opt->format, .out = stdout, .guest = opt->guest_text };
 	int code = EXIT_ALL_AS_EXPECTED;
 
-	if (!results || !workers || !skip || !run || !done || !shown) {
+	if (!results || !workers || !fds || !skip || !run || !done || !shown || !started ||
+	    !beside) {
 		code = EXIT_HARNESS;
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		results[i].fixture = &corpus->cases[i];
 		run[i] = selected(opt, &corpus->cases[i]);
+		beside[i] = waits_out(&corpus->cases[i]);
 		chosen += run[i];
 	}
 	if (opt->expect && expectations_load(opt->expect, corpus, results, skip) < 0) {
@@ -957,36 +974,41 @@ static int run_all(const struct options *opt, const struct corpus *corpus)
 	report_begin(&report);
 
 	while (printed < chosen) {
-		struct pollfd fds[1024];
+		/*
+		 * Cases that wait out a timeout start at once, beside the -j slots: they use no CPU
+		 * while they wait. The others fill the slots in corpus order. Skipped cases are
+		 * decided without running.
+		 */
+		for (size_t i = 0; i < n; i++) {
+			bool slot;
 
-		/* Start cases up to -j; skipped ones are decided without running. */
-		while (next < n && active < (size_t)opt->jobs) {
-			if (!run[next]) {
-				next++;
+			if (!run[i] || started[i] ||
+			    (!beside[i] && slots_used >= (size_t)opt->jobs))
+				continue;
+			started[i] = true;
+			if (skip[i]) {
+				results[i].status = STATUS_SKIP;
+				results[i].detail = json_pack("{s:s, s:f}", "message", "skipped",
+				                              "seconds", 0.0);
+				done[i] = true;
 				continue;
 			}
-			if (skip[next]) {
-				results[next].status = STATUS_SKIP;
-				results[next].detail = json_pack("{s:s, s:f}", "message", "skipped",
-				                                 "seconds", 0.0);
-				done[next++] = true;
-				continue;
-			}
-			for (long w = 0; w < opt->jobs; w++) {
+			slot = !beside[i];
+			for (size_t w = 0; w < capacity; w++) {
 				if (workers[w].pid)
 					continue;
-				if (worker_start(opt, &corpus->cases[next], next, &workers[w]) <
-				    0) {
+				if (worker_start(opt, &corpus->cases[i], i, &workers[w]) < 0) {
 					fprintf(stderr,
 					        "pikaci-conform: cannot start a worker: %s\n",
 					        strerror(errno));
 					code = EXIT_HARNESS;
 					goto out;
 				}
+				workers[w].slot = slot;
+				slots_used += slot;
 				active++;
 				break;
 			}
-			next++;
 		}
 		/* Print every finished case that comes next in corpus order. */
 		for (size_t i = 0; i < n && printed < chosen; i++) {
@@ -1002,20 +1024,21 @@ static int run_all(const struct options *opt, const struct corpus *corpus)
 		}
 		if (active == 0)
 			continue;
-		for (long w = 0; w < opt->jobs; w++)
+		for (size_t w = 0; w < capacity; w++)
 			fds[w] = (struct pollfd){ .fd = workers[w].pid ? workers[w].fd : -1,
 				                  .events = POLLIN };
-		if (poll(fds, (nfds_t)opt->jobs, -1) < 0 && errno != EINTR) {
+		if (poll(fds, (nfds_t)capacity, -1) < 0 && errno != EINTR) {
 			code = EXIT_HARNESS;
 			goto out;
 		}
-		for (long w = 0; w < opt->jobs; w++) {
+		for (size_t w = 0; w < capacity; w++) {
 			if (!workers[w].pid || !(fds[w].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
 			if (worker_read(&workers[w])) {
 				worker_finish(&workers[w], &results[workers[w].index]);
 				done[workers[w].index] = true;
 				workers[w].pid = 0;
+				slots_used -= workers[w].slot;
 				active--;
 			}
 		}
@@ -1053,6 +1076,9 @@ out:
 	free(run);
 	free(done);
 	free(shown);
+	free(started);
+	free(beside);
+	free(fds);
 	return code;
 }
 
