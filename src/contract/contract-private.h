@@ -48,23 +48,34 @@ struct pikaci_schema {
 
 /*
  * Validates object against schema: version first, then unknown members in document order,
- * then each table member in table order. With lossy_integers, integral reals count as
- * integers (used only after a too-big integer forced a reload with integers as reals).
+ * then each table member in table order. With sentinels, strings that pikaci_overflow_sentinel()
+ * recognises count as integers too large for 64 bits (used only on a patched request).
  * When ret is not NULL, valid members with an offset are stored into it; on failure, strings
  * already stored are freed again.
  */
-int pikaci_schema_validate(const struct pikaci_schema *schema, const json_t *object,
-                           bool lossy_integers, void *ret, struct pikaci_error *err);
+int pikaci_schema_validate(const struct pikaci_schema *schema, const json_t *object, bool sentinels,
+                           void *ret, struct pikaci_error *err);
 
-/* Integer value of a member, honouring lossy mode; false when it is not an integer. */
-bool pikaci_json_integer(const json_t *value, bool lossy_integers, long long *ret_value,
+/*
+ * jansson refuses integers beyond 64 bits without saying where they stand. A request that has
+ * one is parsed again with each such number replaced by a string of the same length: \x01
+ * then 'p' (positive) or 'n' (negative) repeated. Positions in the input stay as they were,
+ * and the checks still run in their order: a too-large schema_version is a version mismatch.
+ * PIKACI_SENTINEL_MIN is the shortest such string; an overflowing integer has 19 digits or more.
+ */
+#define PIKACI_SENTINEL_MIN 11
+/* 1 or -1 for a sentinel (its sign), 0 for any other value. */
+int pikaci_overflow_sentinel(const json_t *value);
+
+/* Integer value of a member (sentinels included, if asked); false when it is no integer. */
+bool pikaci_json_integer(const json_t *value, bool sentinels, long long *ret_value,
                          bool *ret_overflow);
 
 /* Name of a value's JSON kind for messages ("a string", "a real number", ...). */
 const char *pikaci_json_kind_name(const json_t *value);
 
 /* Short rendering of a value for messages; writes at most size bytes, NUL-terminated. */
-void pikaci_json_render(const json_t *value, char *buffer, size_t size);
+void pikaci_json_render(const json_t *value, bool sentinels, char *buffer, size_t size);
 
 /* Byte offset of the first invalid UTF-8 sequence, or -1 when all of it is valid. */
 long long pikaci_utf8_invalid_offset(const char *bytes, size_t length);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* json-util.c - loading with duplicate rejection, UTF-8 checks and value rendering. */
-#include <math.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -80,9 +80,15 @@ const char *pikaci_json_kind_name(const json_t *value)
 	return "an unknown value";
 }
 
-void pikaci_json_render(const json_t *value, char *buffer, size_t size)
+void pikaci_json_render(const json_t *value, bool sentinels, char *buffer, size_t size)
 {
-	char *text = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT | JSON_ALLOW_NUL);
+	char *text;
+
+	if (sentinels && pikaci_overflow_sentinel(value)) {
+		snprintf(buffer, size, "an integer beyond 64 bits");
+		return;
+	}
+	text = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT | JSON_ALLOW_NUL);
 
 	if (!text) {
 		snprintf(buffer, size, "%s", pikaci_json_kind_name(value));
@@ -95,27 +101,34 @@ void pikaci_json_render(const json_t *value, char *buffer, size_t size)
 	free(text);
 }
 
-bool pikaci_json_integer(const json_t *value, bool lossy_integers, long long *ret_value,
+int pikaci_overflow_sentinel(const json_t *value)
+{
+	const char *text = json_string_value(value);
+	size_t length = json_string_length(value);
+
+	if (!text || length < PIKACI_SENTINEL_MIN || text[0] != '\x01' ||
+	    (text[1] != 'p' && text[1] != 'n'))
+		return 0;
+	for (size_t i = 2; i < length; i++)
+		if (text[i] != text[1])
+			return 0;
+	return text[1] == 'p' ? 1 : -1;
+}
+
+bool pikaci_json_integer(const json_t *value, bool sentinels, long long *ret_value,
                          bool *ret_overflow)
 {
+	int sign;
+
 	*ret_overflow = false;
 	if (json_is_integer(value)) {
 		*ret_value = json_integer_value(value);
 		return true;
 	}
-	if (lossy_integers && json_is_real(value)) {
-		double d = json_real_value(value);
-
-		if (d != floor(d))
-			return false;
-		/* Only a too-big integer could have become this real. */
-		if (d >= 9223372036854775808.0 || d < -9223372036854775808.0) {
-			*ret_overflow = true;
-			*ret_value = d > 0 ? (long long)9223372036854775807LL
-			                   : (-9223372036854775807LL - 1);
-		} else {
-			*ret_value = (long long)d;
-		}
+	sign = sentinels ? pikaci_overflow_sentinel(value) : 0;
+	if (sign) {
+		*ret_overflow = true;
+		*ret_value = sign > 0 ? LLONG_MAX : LLONG_MIN;
 		return true;
 	}
 	return false;

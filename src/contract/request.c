@@ -51,12 +51,12 @@ static int check_timeout(const struct pikaci_field *f, const json_t *value,
 	bool overflow;
 	char shown[48];
 
-	/* The kind already matched, so lossy reading is only ever used on a lossy document. */
+	/* The kind already matched: a string here can only be a too-large integer's sentinel. */
 	pikaci_json_integer(value, true, &seconds, &overflow);
 	if (!overflow && seconds >= 1 && seconds <= PIKACI_TIMEOUT_SECS_MAX)
 		return 0;
 	/* Only a rejection shows the value: rendering it is a json_dumps() (bench/). */
-	pikaci_json_render(value, shown, sizeof(shown));
+	pikaci_json_render(value, true, shown, sizeof(shown));
 	if (!overflow && seconds < 1) {
 		pikaci_error_set(err, PIKACI_REASON_INVALID_VALUE, f->name, -1,
 		                 "\"%s\" is %s; it must be at least 1", f->name, shown);
@@ -96,7 +96,7 @@ static const struct pikaci_schema request_schema = {
 	.unknown_hint = request_unknown_hint,
 };
 
-static int request_validate(const json_t *document, bool lossy_integers,
+static int request_validate(const json_t *document, bool sentinels,
                             struct pikaci_request **ret_request, struct pikaci_error *err)
 {
 	struct pikaci_request *request;
@@ -105,7 +105,7 @@ static int request_validate(const json_t *document, bool lossy_integers,
 	request = calloc(1, sizeof(*request));
 	if (!request)
 		return -ENOMEM;
-	r = pikaci_schema_validate(&request_schema, document, lossy_integers, request, err);
+	r = pikaci_schema_validate(&request_schema, document, sentinels, request, err);
 	if (r < 0) {
 		free(request);
 		return r;
@@ -125,32 +125,76 @@ PIKACI_EXPORT int pikaci_request_validate(const json_t *document,
 	return request_validate(document, false, ret_request, err);
 }
 
+/* At most this many too-large integers are stood in for; beyond, the first one is reported. */
+#define OVERFLOW_PATCHES_MAX 16
+
 /*
- * jansson refuses integers beyond 64 bits outright, without saying which member held one.
- * Reloading with integers as reals gives the tree back, so the member can be named and the
- * usual order of checks (version first) still holds.
+ * Replaces the too-large integer that ends at byte `end` (jansson's error position) with a
+ * sentinel string of the same length (contract-private.h). False when the token there is not
+ * a plain integer of at least PIKACI_SENTINEL_MIN characters (a real such as 1e999).
+ */
+static bool patch_overflow(char *bytes, size_t length, size_t end)
+{
+	size_t start = end;
+	bool negative;
+
+	if (end > length)
+		return false;
+	while (start > 0 &&
+	       ((bytes[start - 1] >= '0' && bytes[start - 1] <= '9') || bytes[start - 1] == '-'))
+		start--;
+	negative = bytes[start] == '-';
+	if (end - start < PIKACI_SENTINEL_MIN ||
+	    (end < length && (bytes[end] == '.' || bytes[end] == 'e' || bytes[end] == 'E')))
+		return false;
+	for (size_t i = start + negative; i < end; i++)
+		if (bytes[i] < '0' || bytes[i] > '9')
+			return false;
+	/* "\u0001" is six bytes of JSON for the one byte \x01. */
+	bytes[start] = '"';
+	memcpy(bytes + start + 1, "\\u0001", 6);
+	memset(bytes + start + 7, negative ? 'n' : 'p', end - start - 8);
+	bytes[end - 1] = '"';
+	return true;
+}
+
+/*
+ * jansson refuses integers beyond 64 bits outright, without saying which member held one. Each
+ * is replaced by a sentinel of the same length and the document loaded again, so the member
+ * can be named and the usual order of checks still holds (version first).
  */
 static int request_validate_overflowing(const char *bytes, size_t length, struct pikaci_error *err)
 {
-	struct pikaci_error load_err = *err;
-	json_t *document;
-	int r;
+	struct pikaci_error first = *err;
+	json_t *document = NULL;
+	char *copy = malloc(length ? length : 1);
+	bool overflow = true;
+	int r = -EINVAL;
 
-	document = pikaci_json_load(bytes, length, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL,
-	                            "request", NULL, err);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, bytes, length);
+	for (int patches = 0; overflow && patches < OVERFLOW_PATCHES_MAX; patches++) {
+		if (!patch_overflow(copy, length, (size_t)err->position))
+			break;
+		document =
+		        pikaci_json_load(copy, length, JSON_ALLOW_NUL, "request", &overflow, err);
+	}
 	if (!document) {
-		/* A real number overflowed too: keep jansson's account of the first problem. */
-		*err = load_err;
-		return -EINVAL;
+		/* Another fault, found with the numbers out of the way, or one they still hide. */
+		if (overflow)
+			*err = first;
+		goto out;
 	}
 	r = request_validate(document, true, NULL, err);
-	json_decref(document);
 	if (r == 0) {
-		/* Cannot happen: some member holds the overflowing number. Stay on the safe side.
-		 */
-		*err = load_err;
-		return -EINVAL;
+		/* Cannot happen: some member holds the sentinel. Stay on the safe side. */
+		*err = first;
+		r = -EINVAL;
 	}
+out:
+	json_decref(document);
+	free(copy);
 	return r;
 }
 

@@ -36,16 +36,17 @@ static const struct pikaci_field *field_find(const struct pikaci_schema *schema,
 	return NULL;
 }
 
-static bool kind_matches(enum pikaci_kind kind, const json_t *value, bool lossy_integers)
+static bool kind_matches(enum pikaci_kind kind, const json_t *value, bool sentinels)
 {
 	long long ignored;
 	bool overflow;
 
 	switch (kind) {
 	case PIKACI_KIND_INTEGER:
-		return pikaci_json_integer(value, lossy_integers, &ignored, &overflow);
+		return pikaci_json_integer(value, sentinels, &ignored, &overflow);
 	case PIKACI_KIND_STRING:
-		return json_is_string(value);
+		/* A too-large integer stands in the tree as a string: it is still no string. */
+		return json_is_string(value) && !(sentinels && pikaci_overflow_sentinel(value));
 	case PIKACI_KIND_BOOLEAN:
 		return json_is_boolean(value);
 	case PIKACI_KIND_OBJECT:
@@ -54,8 +55,8 @@ static bool kind_matches(enum pikaci_kind kind, const json_t *value, bool lossy_
 	return false;
 }
 
-static int check_version(const struct pikaci_schema *schema, const json_t *object,
-                         bool lossy_integers, struct pikaci_error *err)
+static int check_version(const struct pikaci_schema *schema, const json_t *object, bool sentinels,
+                         struct pikaci_error *err)
 {
 	const json_t *value = json_object_get(object, schema->version_member);
 	char shown[48];
@@ -68,11 +69,11 @@ static int check_version(const struct pikaci_schema *schema, const json_t *objec
 		                 schema->what, schema->version_member, schema->version);
 		return -EINVAL;
 	}
-	is_integer = pikaci_json_integer(value, lossy_integers, &version, &overflow);
+	is_integer = pikaci_json_integer(value, sentinels, &version, &overflow);
 	if (is_integer && !overflow && version == schema->version)
 		return 0;
 
-	pikaci_json_render(value, shown, sizeof(shown));
+	pikaci_json_render(value, sentinels, shown, sizeof(shown));
 	if (is_integer)
 		pikaci_error_set(err, PIKACI_REASON_UNSUPPORTED_SCHEMA_VERSION,
 		                 schema->version_member, -1,
@@ -101,8 +102,7 @@ static void stored_free(const struct pikaci_schema *schema, void *ret)
 	}
 }
 
-static int field_store(const struct pikaci_field *f, const json_t *value, bool lossy_integers,
-                       void *ret)
+static int field_store(const struct pikaci_field *f, const json_t *value, bool sentinels, void *ret)
 {
 	void *slot = (char *)ret + f->offset;
 	long long integer;
@@ -111,7 +111,7 @@ static int field_store(const struct pikaci_field *f, const json_t *value, bool l
 
 	switch (f->kind) {
 	case PIKACI_KIND_INTEGER:
-		pikaci_json_integer(value, lossy_integers, &integer, &overflow);
+		pikaci_json_integer(value, sentinels, &integer, &overflow);
 		*(long long *)slot = integer;
 		return 0;
 	case PIKACI_KIND_STRING:
@@ -129,8 +129,8 @@ static int field_store(const struct pikaci_field *f, const json_t *value, bool l
 	return 0;
 }
 
-int pikaci_schema_validate(const struct pikaci_schema *schema, const json_t *object,
-                           bool lossy_integers, void *ret, struct pikaci_error *err)
+int pikaci_schema_validate(const struct pikaci_schema *schema, const json_t *object, bool sentinels,
+                           void *ret, struct pikaci_error *err)
 {
 	json_t *found[SCHEMA_FIELDS_MAX] = { NULL };
 	size_t name_length;
@@ -146,7 +146,7 @@ int pikaci_schema_validate(const struct pikaci_schema *schema, const json_t *obj
 	}
 
 	/* [R1]: the version decides how the rest is read, so a mismatch is reported as such. */
-	r = check_version(schema, object, lossy_integers, err);
+	r = check_version(schema, object, sentinels, err);
 	if (r < 0)
 		return r;
 
@@ -183,17 +183,25 @@ int pikaci_schema_validate(const struct pikaci_schema *schema, const json_t *obj
 			                 kind_name(f->kind));
 			goto fail;
 		}
-		if (!kind_matches(f->kind, value, lossy_integers)) {
-			pikaci_json_render(value, shown, sizeof(shown));
-			pikaci_error_set(err, PIKACI_REASON_INVALID_TYPE, f->name, -1,
-			                 "\"%s\" must be %s, not %s (%s)", f->name,
-			                 kind_name(f->kind), pikaci_json_kind_name(value), shown);
+		if (!kind_matches(f->kind, value, sentinels)) {
+			bool too_big = sentinels && pikaci_overflow_sentinel(value);
+
+			pikaci_json_render(value, sentinels, shown, sizeof(shown));
+			if (too_big)
+				pikaci_error_set(err, PIKACI_REASON_INVALID_TYPE, f->name, -1,
+				                 "\"%s\" must be %s, not %s", f->name,
+				                 kind_name(f->kind), shown);
+			else
+				pikaci_error_set(err, PIKACI_REASON_INVALID_TYPE, f->name, -1,
+				                 "\"%s\" must be %s, not %s (%s)", f->name,
+				                 kind_name(f->kind), pikaci_json_kind_name(value),
+				                 shown);
 			goto fail;
 		}
 		if (f->check && f->check(f, value, err) < 0)
 			goto fail;
 		if (ret && f->offset != PIKACI_NO_STORE) {
-			r = field_store(f, value, lossy_integers, ret);
+			r = field_store(f, value, sentinels, ret);
 			if (r < 0) {
 				stored_free(schema, ret);
 				return r;

@@ -318,6 +318,62 @@ static void test_overflow_elsewhere_is_named(void **state)
 	       PIKACI_REASON_INVALID_TYPE, "command");
 }
 
+static void test_overflow_keeps_the_order_of_checks(void **state)
+{
+	(void)state;
+	/* The version is checked first even when another member overflows. */
+	reject("{\"schema_version\":2.0,\"command\":\"x\",\"timeout_secs\":99999999999999999999,"
+	       "\"run_as_root\":true}",
+	       PIKACI_REASON_UNSUPPORTED_SCHEMA_VERSION, "schema_version");
+	/* Table order: timeout_secs (5.0) is reported before run_as_root (the overflow). */
+	reject("{\"schema_version\":2,\"command\":\"x\",\"timeout_secs\":5.0,"
+	       "\"run_as_root\":99999999999999999999}",
+	       PIKACI_REASON_INVALID_TYPE, "timeout_secs");
+	reject("{\"schema_version\":2,\"command\":\"x\",\"timeout_secs\":5,"
+	       "\"run_as_root\":-99999999999999999999}",
+	       PIKACI_REASON_INVALID_TYPE, "run_as_root");
+	/* Faults behind the number are still found, at their own byte. */
+	reject("{\"schema_version\":2,\"timeout_secs\":99999999999999999999,\"timeout_secs\":1,"
+	       "\"command\":\"x\",\"run_as_root\":true}",
+	       PIKACI_REASON_DUPLICATE_FIELD, "timeout_secs");
+}
+
+static void test_overflow_error_positions_are_the_input_s(void **state)
+{
+	const char *text = "{\"timeout_secs\":99999999999999999999, x}";
+	struct pikaci_error err;
+
+	(void)state;
+	assert_int_equal(pikaci_request_parse(text, strlen(text), NULL, &err), -EINVAL);
+	assert_int_equal(err.reason, PIKACI_REASON_INVALID_JSON);
+	assert_int_equal(err.position, 39);
+}
+
+static void test_many_overflows_are_too_large(void **state)
+{
+	char text[2048] = "{\"a\":[";
+
+	(void)state;
+	for (int i = 0; i < 20; i++)
+		strcat(text, i ? ",99999999999999999999" : "99999999999999999999");
+	strcat(text, "]}");
+	reject(text, PIKACI_REASON_TOO_LARGE, "");
+	/* Fewer than the limit: the member holding them is named. */
+	reject("{\"schema_version\":2,\"a\":[99999999999999999999,99999999999999999999]}",
+	       PIKACI_REASON_UNKNOWN_FIELD, "a");
+}
+
+static void test_sentinel_text_is_an_ordinary_string_otherwise(void **state)
+{
+	struct pikaci_request *request;
+
+	(void)state;
+	request = accept("{\"schema_version\":2,\"command\":\"\\u0001ppppppppppppppppppp\","
+	                 "\"timeout_secs\":5,\"run_as_root\":true}");
+	assert_string_equal(request->command, "\x01ppppppppppppppppppp");
+	pikaci_request_free(request);
+}
+
 static void test_real_overflow(void **state)
 {
 	(void)state;
@@ -602,6 +658,10 @@ int main(void)
 		cmocka_unit_test(test_timeout_2_pow_64_too_large),
 		cmocka_unit_test(test_timeout_huge_negative),
 		cmocka_unit_test(test_overflow_elsewhere_is_named),
+		cmocka_unit_test(test_overflow_keeps_the_order_of_checks),
+		cmocka_unit_test(test_overflow_error_positions_are_the_input_s),
+		cmocka_unit_test(test_many_overflows_are_too_large),
+		cmocka_unit_test(test_sentinel_text_is_an_ordinary_string_otherwise),
 		cmocka_unit_test(test_real_overflow),
 		cmocka_unit_test(test_duplicate_members),
 		cmocka_unit_test(test_duplicate_with_same_value),
