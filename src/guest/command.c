@@ -24,6 +24,14 @@
 
 extern char **environ;
 
+/* In a coverage build (-Db_coverage=true), the child's counters; nothing otherwise. */
+#ifdef PIKACI_COVERAGE
+void __gcov_dump(void);
+#define coverage_dump() __gcov_dump()
+#else
+#define coverage_dump() ((void)0)
+#endif
+
 /* --- Layout ------------------------------------------------------------------------------- */
 
 /* mkdir -p; 0 when the folder exists afterwards. */
@@ -217,6 +225,9 @@ static _Noreturn void child_exec(const struct pikaci_request *request, const cha
 		child_fail(report, 1);
 	if (!request->run_as_root) {
 		gid_t groups[] = { PIKACI_USER_GID };
+
+		/* Counters are written at exec, which pikaci could not: write them as root now. */
+		coverage_dump();
 
 		/* Groups first, then gid, then uid: afterwards none of it can be undone. */
 		if (setgroups(1, groups) < 0 || setgid(PIKACI_USER_GID) < 0 ||

@@ -45,12 +45,32 @@
 #include "sandbox.h"
 
 #define CAPTURE_LIMIT (32u << 20)
+
+/*
+ * A coverage build (-Db_coverage=true) counts init's code too: init is clone()d, not fork()ed,
+ * so it starts with the caller's counters (reset them) and leaves by _exit() (write them).
+ */
+#ifdef PIKACI_COVERAGE
+void __gcov_reset(void);
+void __gcov_dump(void);
+#define coverage_reset() __gcov_reset()
+#define coverage_dump()  __gcov_dump()
+#else
+#define coverage_reset() ((void)0)
+#define coverage_dump()  ((void)0)
+#endif
+
+/* The host's variables of a coverage run that guests inherit, so counters find their way. */
+static const char *const passed_through[] = { "GCOV_ERROR_FILE", "GCOV_PREFIX",
+	                                      "GCOV_PREFIX_STRIP" };
 /*
  * Bind, remount and propagation mounts ignore the source and type; "none" rather than NULL
  * keeps valgrind, which reads both as strings, quiet.
  */
 /* After init is killed, output pipes close at once; this only guards against the impossible. */
 #define DRAIN_GRACE 5.0
+
+extern char **environ;
 
 char *const pikaci_sandbox_default_environment[] = {
 	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -559,7 +579,42 @@ static int add_file_bind(struct pikaci_sandbox *sandbox, const char *path)
 	return 0;
 }
 
+/* The guest's environment: the given one, plus passed_through[] where the host sets them. */
+static char **environment_new(char *const *given)
+{
+	size_t n = 0, k = 0;
+	char **environment;
+
+	while (given[n])
+		n++;
+	environment = calloc(n + sizeof(passed_through) / sizeof(passed_through[0]) + 1,
+	                     sizeof(*environment));
+	if (!environment)
+		return NULL;
+	memcpy(environment, given, n * sizeof(*environment));
+	for (size_t i = 0; i < sizeof(passed_through) / sizeof(passed_through[0]); i++) {
+		const char *name = passed_through[i];
+		size_t length = strlen(name);
+		bool given_already = false;
+
+		for (size_t g = 0; g < n; g++)
+			if (!strncmp(given[g], name, length) && given[g][length] == '=')
+				given_already = true;
+		/* environ's own "NAME=value" string: it outlives the run. */
+		for (char **e = environ; !given_already && *e; e++)
+			if (!strncmp(*e, name, length) && (*e)[length] == '=')
+				environment[n + k++] = *e;
+	}
+	return environment;
+}
+
 /* --- Inside: init ------------------------------------------------------------------------- */
+
+static _Noreturn void init_exit(int code)
+{
+	coverage_dump();
+	_exit(code);
+}
 
 static void init_report(int fd, char kind, int status, double seconds, const char *fmt, ...)
         __attribute__((format(printf, 5, 6)));
@@ -578,7 +633,7 @@ static void init_report(int fd, char kind, int status, double seconds, const cha
 #define INIT_FAIL(fd, ...)                               \
 	do {                                             \
 		init_report(fd, 'E', 0, 0, __VA_ARGS__); \
-		_exit(1);                                \
+		init_exit(1);                            \
 	} while (0)
 
 static int mount_at(const char *root, const char *target, const char *source, const char *type,
@@ -754,13 +809,14 @@ static void reset_signals(void)
 	sigprocmask(SIG_SETMASK, &all, NULL);
 }
 
-static _Noreturn void init_main(const struct pikaci_sandbox *sandbox, char *const argv[], int out,
-                                int err, int report)
+static _Noreturn void init_main(const struct pikaci_sandbox *sandbox, char *const argv[],
+                                char *const environment[], int out, int err, int report)
 {
 	double started;
 	pid_t guest;
 	int devnull;
 
+	coverage_reset();
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	init_setup(sandbox, report);
 
@@ -780,7 +836,7 @@ static _Noreturn void init_main(const struct pikaci_sandbox *sandbox, char *cons
 		/* Nothing else of the caller's leaks into the guest. */
 		syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
 		drop_capabilities();
-		execve(argv[0], argv, sandbox->environment);
+		execve(argv[0], argv, environment);
 		init_report(report, 'E', 127, 0, "cannot execute %s inside the sandbox: %s",
 		            argv[0], strerror(errno));
 		_exit(127);
@@ -795,7 +851,7 @@ static _Noreturn void init_main(const struct pikaci_sandbox *sandbox, char *cons
 		if (pid == guest) {
 			init_report(report, 'S', status, now() - started, "exited");
 			/* Leaving kills everything else in the namespace. */
-			_exit(0);
+			init_exit(0);
 		}
 		if (pid < 0 && errno != EINTR)
 			INIT_FAIL(report, "lost the guest: %s", strerror(errno));
@@ -861,7 +917,7 @@ int pikaci_sandbox_run(struct pikaci_sandbox *sandbox, char *const argv[], doubl
 	struct pikaci_sandbox_result result = { 0 };
 	struct init_message message = { 0 };
 	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, report[2] = { -1, -1 };
-	char **resolved = NULL;
+	char **resolved = NULL, **environment = NULL;
 	size_t argc = 0;
 	bool reported = false, killed = false;
 	double started, kill_time = 0;
@@ -922,6 +978,11 @@ int pikaci_sandbox_run(struct pikaci_sandbox *sandbox, char *const argv[], doubl
 		}
 	}
 
+	environment = environment_new(sandbox->environment);
+	if (!environment) {
+		r = fail(sandbox, -ENOMEM, "out of memory");
+		goto out;
+	}
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
 	    pipe2(report, O_CLOEXEC) < 0) {
 		r = fail(sandbox, -errno, "cannot make pipes: %s", strerror(errno));
@@ -945,7 +1006,7 @@ int pikaci_sandbox_run(struct pikaci_sandbox *sandbox, char *const argv[], doubl
 		close(out[0]);
 		close(err[0]);
 		close(report[0]);
-		init_main(sandbox, resolved, out[1], err[1], report[1]);
+		init_main(sandbox, resolved, environment, out[1], err[1], report[1]);
 	}
 	close(out[1]);
 	close(err[1]);
@@ -1056,6 +1117,7 @@ out:
 	for (size_t i = 0; resolved && i < argc; i++)
 		free(resolved[i]);
 	free(resolved);
+	free(environment);
 	return r;
 }
 
