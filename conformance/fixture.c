@@ -232,8 +232,11 @@ static bool fixture_load(const char *corpus_dir, const char *id, struct fixture 
 	}
 	doc = json_loadb(text, length, JSON_REJECT_DUPLICATES, &jerr);
 	if (!json_is_object(doc)) {
-		problems_add(problems, "%s: case.json: %s (line %d)", id,
-		             doc ? "not an object" : jerr.text, jerr.line);
+		if (doc)
+			problems_add(problems, "%s: case.json is not a JSON object", id);
+		else
+			problems_add(problems, "%s: case.json: %s (line %d)", id, jerr.text,
+			             jerr.line);
 		goto out;
 	}
 	json_object_foreach(doc, name, value)
@@ -315,10 +318,11 @@ static bool fixture_load(const char *corpus_dir, const char *id, struct fixture 
 	if (f->outcome == OUTCOME_ACCEPTED) {
 		if (!value)
 			problems_add(problems, "%s: an accepted case states its exit_code", id);
+		/* Checked before it is narrowed: 4294967296 must not pass for 0. */
+		if (json_integer_value(value) < 0 || json_integer_value(value) > 255)
+			problems_add(problems, "%s: exit_code %lld is not an exit code", id,
+			             (long long)json_integer_value(value));
 		f->exit_code = (int)json_integer_value(value);
-		if (f->exit_code < 0 || f->exit_code > 255)
-			problems_add(problems, "%s: exit_code %d is not an exit code", id,
-			             f->exit_code);
 	} else {
 		f->exit_code = PIKACI_EXIT_REJECTED;
 		if (value && json_integer_value(value) != PIKACI_EXIT_REJECTED)
@@ -345,7 +349,8 @@ static bool fixture_load(const char *corpus_dir, const char *id, struct fixture 
 		f->stdout_length = stdout_length;
 		stdout_file = NULL;
 	} else if (r != -ENOENT) {
-		problems_add(problems, "%s: cannot read stdout: %s", id, strerror(-r));
+		problems_add(problems, "%s: cannot read stdout: %s", id,
+		             r == -EINVAL ? "not a regular file" : strerror(-r));
 	}
 	if (f->has_stdout && f->outcome != OUTCOME_ACCEPTED)
 		problems_add(problems, "%s: only an accepted case expects output", id);
@@ -409,6 +414,7 @@ int corpus_load(const char *dir, struct corpus *ret, struct problems *problems)
 			continue;
 		if (!fixture_load(dir, entry->d_name, &f, problems)) {
 			fixture_clear(&f);
+			corpus.n_malformed++;
 			continue;
 		}
 		grown = realloc(corpus.cases, (corpus.n_cases + 1) * sizeof(*grown));

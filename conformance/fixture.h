@@ -50,6 +50,7 @@ struct fixture {
 struct corpus {
 	struct fixture *cases;
 	size_t n_cases;
+	size_t n_malformed; /* case folders not loaded, their problems reported */
 };
 
 /* A growing list of lint findings, each "case-id: what is wrong". */

@@ -233,10 +233,15 @@ static void keep_bundle(const struct options *opt, const struct fixture *f,
 	FILE *out;
 
 	snprintf(dir, sizeof(dir), "%s/%s", opt->keep, f->id);
-	mkdir(opt->keep, 0755);
-	mkdir(dir, 0755);
 	snprintf(path, sizeof(path), "%s/actual", dir);
-	mkdir(path, 0755);
+	if ((mkdir(opt->keep, 0755) < 0 && errno != EEXIST) ||
+	    (mkdir(dir, 0755) < 0 && errno != EEXIST) ||
+	    (mkdir(path, 0755) < 0 && errno != EEXIST)) {
+		/* The verdict stands; the bundle that was asked for is said to be missing. */
+		fprintf(stderr, "pikaci-conform: no repro bundle for %s: cannot create %s: %s\n",
+		        f->id, path, strerror(errno));
+		return;
+	}
 	snprintf(path, sizeof(path), "%s/case.json", dir);
 	{
 		char from[PATH_MAX + 16];
@@ -298,7 +303,9 @@ static void keep_bundle(const struct options *opt, const struct fixture *f,
 		shell_quote(out, fixtures ? fixtures : opt->fixtures);
 		fprintf(out, " --filter ");
 		shell_quote(out, f->id);
-		fprintf(out, "%s", opt->check_reason ? " --check-reason" : "");
+		fprintf(out, "%s --case-timeout %g --time-scale %g",
+		        opt->check_reason ? " --check-reason" : "", opt->case_timeout,
+		        opt->time_scale);
 		if (opt->incus.image) {
 			const char *flags[] = { "--incus-image", "--socket", "--url",
 				                "--cert",        "--key",    "--ca" };
@@ -588,8 +595,16 @@ static int expectations_load(const char *path, const struct corpus *corpus,
 		fprintf(stderr, "pikaci-conform: cannot read %s: %s\n", path, strerror(errno));
 		return -errno;
 	}
-	while (getline(&line, &capacity, in) > 0) {
+	while (getline(&line, &capacity, in) > 0 || !feof(in)) {
 		char pattern[256], kind[16];
+
+		/* A read error (a folder given as FILE) must not pass for an empty file. */
+		if (ferror(in)) {
+			fprintf(stderr, "pikaci-conform: cannot read %s: %s\n", path,
+			        strerror(errno));
+			r = -EIO;
+			break;
+		}
 		int consumed = 0;
 		size_t matched = 0;
 
@@ -687,9 +702,17 @@ static int parse_options(int argc, char **argv, struct options *opt)
 	opt->fixtures = getenv("PIKACI_FIXTURES") ? getenv("PIKACI_FIXTURES") : PIKACI_FIXTURES_DIR;
 	opt->jobs = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
 	opt->case_timeout = 30;
-	opt->time_scale = scale ? strtod(scale, NULL) : 1;
-	if (!(opt->time_scale > 0))
-		opt->time_scale = 1;
+	opt->time_scale = 1;
+	if (scale) {
+		opt->time_scale = strtod(scale, &end);
+		if (*end || !(opt->time_scale > 0)) {
+			fprintf(stderr,
+			        "pikaci-conform: PIKACI_TIME_SCALE takes a positive number, "
+			        "not \"%s\"\n",
+			        scale);
+			return -EINVAL;
+		}
+	}
 	opt->filters = calloc((size_t)argc + 1, sizeof(*opt->filters));
 	if (!opt->filters)
 		return -ENOMEM;
@@ -893,7 +916,7 @@ static int lint(const struct options *opt, const struct corpus *corpus, struct p
 		fixture_lint_verdict(&corpus->cases[i], problems);
 	for (size_t i = 0; i < problems->n_items; i++)
 		printf("%s\n", problems->items[i]);
-	printf("%zu case(s) in %s, %zu problem(s)\n", corpus->n_cases + problems->n_items,
+	printf("%zu case(s) in %s, %zu problem(s)\n", corpus->n_cases + corpus->n_malformed,
 	       opt->fixtures, problems->n_items);
 	return problems->n_items ? EXIT_SOME_FAILED : EXIT_ALL_AS_EXPECTED;
 }

@@ -91,8 +91,9 @@ static void xml_escaped(FILE *out, const char *s)
 			fputs("&quot;", out);
 			break;
 		default:
+			/* XML 1.0 has no character reference for these: spell them. */
 			if ((unsigned char)*s < 0x20 && *s != '\n' && *s != '\t')
-				fprintf(out, "&#x%x;", (unsigned char)*s);
+				fprintf(out, "\\x%02x", (unsigned char)*s);
 			else
 				fputc(*s, out);
 		}

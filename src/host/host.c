@@ -323,8 +323,11 @@ static int save_file(const char *dir, const char *name, const char *bytes, size_
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	snprintf(temporary, sizeof(temporary), "%s/.%s.XXXXXX", dir, name);
 	fd = mkostemp(temporary, O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		r = -errno;
+		fprintf(stderr, "pikaci-host: cannot write %s: %s\n", path, strerror(-r));
+		return r;
+	}
 	while (length > 0 && r == 0) {
 		ssize_t n = write(fd, bytes, length);
 
@@ -345,6 +348,23 @@ static int save_file(const char *dir, const char *name, const char *bytes, size_
 		fprintf(stderr, "pikaci-host: cannot write %s: %s\n", path, strerror(-r));
 	}
 	return r;
+}
+
+/* --out exists (made if missing) and takes files; else says why. */
+static int out_dir_ready(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "pikaci-host: --out: cannot create %s: %s\n", dir, strerror(errno));
+		return -errno;
+	}
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK) < 0) {
+		fprintf(stderr, "pikaci-host: --out: %s is not a folder this host can write to\n",
+		        dir);
+		return -ENOTDIR;
+	}
+	return 0;
 }
 
 static int save_collected(const char *dir, const struct pikaci_exchange *x, const json_t *verdict)
@@ -435,8 +455,9 @@ static void decide(const struct pikaci_exchange *x, double deadline, struct deci
 	if (x->files[PIKACI_FILE_STATUS].error ||
 	    pikaci_status_parse(x->files[PIKACI_FILE_STATUS].bytes,
 	                        x->files[PIKACI_FILE_STATUS].length, &status, &err) < 0) {
-		snprintf(d->message, sizeof(d->message), "status.json is %s",
-		         x->files[PIKACI_FILE_STATUS].error ? "missing" : err.text);
+		snprintf(d->message, sizeof(d->message), "status.json is %s%s",
+		         x->files[PIKACI_FILE_STATUS].error ? "missing" : "invalid: ",
+		         x->files[PIKACI_FILE_STATUS].error ? "" : err.text);
 		goto out;
 	}
 	state = json_string_value(json_object_get(status, "state"));
@@ -449,8 +470,9 @@ static void decide(const struct pikaci_exchange *x, double deadline, struct deci
 	if (x->files[PIKACI_FILE_EVENTS].error ||
 	    pikaci_events_parse(x->files[PIKACI_FILE_EVENTS].bytes,
 	                        x->files[PIKACI_FILE_EVENTS].length, &events, &err) < 0) {
-		snprintf(d->message, sizeof(d->message), "events.jsonl is %s",
-		         x->files[PIKACI_FILE_EVENTS].error ? "missing" : err.text);
+		snprintf(d->message, sizeof(d->message), "events.jsonl is %s%s",
+		         x->files[PIKACI_FILE_EVENTS].error ? "missing" : "invalid: ",
+		         x->files[PIKACI_FILE_EVENTS].error ? "" : err.text);
 		goto out;
 	}
 	last_kind = json_string_value(
@@ -510,6 +532,9 @@ int main(int argc, char **argv)
 	int r, code;
 
 	if (parse_options(argc, argv, &opt) < 0)
+		return OUTCOME_USAGE;
+	/* A long job's files must have somewhere to go before the job starts. */
+	if (opt.out && out_dir_ready(opt.out) < 0)
 		return OUTCOME_USAGE;
 	if (opt.request) {
 		r = request_file_read(opt.request, &bytes, &length);
