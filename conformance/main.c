@@ -88,6 +88,7 @@ static const char usage_text[] =
 	"                      the guest run at its contract path (or GUEST, inside the image)\n"
 	"  --socket PATH       Incus's unix socket (default /var/lib/incus/unix.socket)\n"
 	"  --url URL           or a remote Incus over HTTPS, with --cert, --key and --ca\n"
+	"  --project NAME      the Incus project\n"
 	"  --check-reason      also require result.json's details.reason to be the contract\n"
 	"                      library's reason code (the reference guest reports one)\n"
 	"  --list              list the selected cases and exit\n"
@@ -307,11 +308,12 @@ static void keep_bundle(const struct options *opt, const struct fixture *f,
 		        opt->check_reason ? " --check-reason" : "", opt->case_timeout,
 		        opt->time_scale);
 		if (opt->incus.image) {
-			const char *flags[] = { "--incus-image", "--socket", "--url",
-				                "--cert",        "--key",    "--ca" };
-			const char *values[] = { opt->incus.image, opt->incus.socket,
-				                 opt->incus.url,   opt->incus.cert,
-				                 opt->incus.key,   opt->incus.ca };
+			const char *flags[] = { "--incus-image", "--socket", "--url",    "--cert",
+				                "--key",         "--ca",     "--project" };
+			const char *values[] = { opt->incus.image,  opt->incus.socket,
+				                 opt->incus.url,    opt->incus.cert,
+				                 opt->incus.key,    opt->incus.ca,
+				                 opt->incus.project };
 
 			for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
 				if (!values[i])
@@ -663,19 +665,11 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		OPT_COVERAGE,
 		OPT_VERSION,
 		OPT_INCUS_IMAGE,
-		OPT_SOCKET,
-		OPT_URL,
-		OPT_CERT,
-		OPT_KEY,
-		OPT_CA,
+		OPT_INCUS_BASE, /* the connection options: OPT_INCUS_BASE + 0 ... + 5 */
 	};
 	static const struct option long_options[] = {
 		{ "incus-image", required_argument, NULL, OPT_INCUS_IMAGE },
-		{ "socket", required_argument, NULL, OPT_SOCKET },
-		{ "url", required_argument, NULL, OPT_URL },
-		{ "cert", required_argument, NULL, OPT_CERT },
-		{ "key", required_argument, NULL, OPT_KEY },
-		{ "ca", required_argument, NULL, OPT_CA },
+		PIKACI_INCUS_GETOPT(OPT_INCUS_BASE),
 		{ "fixtures", required_argument, NULL, OPT_FIXTURES },
 		{ "profile", required_argument, NULL, OPT_PROFILE },
 		{ "filter", required_argument, NULL, OPT_FILTER },
@@ -796,21 +790,6 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		case OPT_INCUS_IMAGE:
 			opt->incus.image = optarg;
 			break;
-		case OPT_SOCKET:
-			opt->incus.socket = optarg;
-			break;
-		case OPT_URL:
-			opt->incus.url = optarg;
-			break;
-		case OPT_CERT:
-			opt->incus.cert = optarg;
-			break;
-		case OPT_KEY:
-			opt->incus.key = optarg;
-			break;
-		case OPT_CA:
-			opt->incus.ca = optarg;
-			break;
 		case OPT_LIST:
 			opt->list = true;
 			break;
@@ -828,6 +807,10 @@ static int parse_options(int argc, char **argv, struct options *opt)
 			       PIKACI_REQUEST_SCHEMA_VERSION);
 			exit(EXIT_ALL_AS_EXPECTED);
 		default:
+			if (c >= OPT_INCUS_BASE && c < OPT_INCUS_BASE + _PIKACI_INCUS_OPTION_MAX) {
+				pikaci_incus_option_set(&opt->incus, c - OPT_INCUS_BASE, optarg);
+				break;
+			}
 			usage(stderr);
 			return -EINVAL;
 		}
@@ -836,12 +819,12 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		opt->profiles[PROFILE_CONTRACT] = opt->profiles[PROFILE_ROBUSTNESS] = true;
 	if (opt->list || opt->lint || opt->coverage)
 		return 0;
-	if ((opt->incus.socket || opt->incus.url) && !opt->incus.image) {
+	if (pikaci_incus_options_given(&opt->incus) && !opt->incus.image) {
 		fprintf(stderr, "pikaci-conform: --socket and --url go with --incus-image\n");
 		return -EINVAL;
 	}
-	if (opt->incus.url && (!opt->incus.cert || !opt->incus.key)) {
-		fprintf(stderr, "pikaci-conform: --url needs --cert and --key\n");
+	if (pikaci_incus_options_problem(&opt->incus)) {
+		fprintf(stderr, "pikaci-conform: %s\n", pikaci_incus_options_problem(&opt->incus));
 		return -EINVAL;
 	}
 	if (opt->incus.image && optind >= argc) {

@@ -139,14 +139,9 @@ static int parse_options(int argc, char **argv, struct host_options *opt)
 		OPT_LOCAL,
 		OPT_INCUS,
 		OPT_INCUS_IMAGE,
-		OPT_SOCKET,
-		OPT_URL,
-		OPT_CERT,
-		OPT_KEY,
-		OPT_CA,
-		OPT_PROJECT,
 		OPT_VERSION,
 		OPT_REQUEST,
+		OPT_INCUS_BASE, /* the connection options: OPT_INCUS_BASE + 0 ... + 5 */
 	};
 	static const struct option long_options[] = {
 		{ "command", required_argument, NULL, OPT_COMMAND },
@@ -158,12 +153,7 @@ static int parse_options(int argc, char **argv, struct host_options *opt)
 		{ "local", required_argument, NULL, OPT_LOCAL },
 		{ "incus", required_argument, NULL, OPT_INCUS },
 		{ "incus-image", required_argument, NULL, OPT_INCUS_IMAGE },
-		{ "socket", required_argument, NULL, OPT_SOCKET },
-		{ "url", required_argument, NULL, OPT_URL },
-		{ "cert", required_argument, NULL, OPT_CERT },
-		{ "key", required_argument, NULL, OPT_KEY },
-		{ "ca", required_argument, NULL, OPT_CA },
-		{ "project", required_argument, NULL, OPT_PROJECT },
+		PIKACI_INCUS_GETOPT(OPT_INCUS_BASE),
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0 },
@@ -227,24 +217,6 @@ static int parse_options(int argc, char **argv, struct host_options *opt)
 		case OPT_INCUS_IMAGE:
 			opt->image = optarg;
 			break;
-		case OPT_SOCKET:
-			opt->incus.socket = optarg;
-			break;
-		case OPT_URL:
-			opt->incus.url = optarg;
-			break;
-		case OPT_CERT:
-			opt->incus.cert = optarg;
-			break;
-		case OPT_KEY:
-			opt->incus.key = optarg;
-			break;
-		case OPT_CA:
-			opt->incus.ca = optarg;
-			break;
-		case OPT_PROJECT:
-			opt->incus.project = optarg;
-			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			exit(0);
@@ -253,6 +225,10 @@ static int parse_options(int argc, char **argv, struct host_options *opt)
 			       PIKACI_REQUEST_SCHEMA_VERSION);
 			exit(0);
 		default:
+			if (c >= OPT_INCUS_BASE && c < OPT_INCUS_BASE + _PIKACI_INCUS_OPTION_MAX) {
+				pikaci_incus_option_set(&opt->incus, c - OPT_INCUS_BASE, optarg);
+				break;
+			}
 			fputs(usage_text, stderr);
 			return -EINVAL;
 		}
@@ -272,17 +248,12 @@ static int parse_options(int argc, char **argv, struct host_options *opt)
 		        "pikaci-host: give exactly one of --local, --incus and --incus-image\n");
 		return -EINVAL;
 	}
-	if (opt->local && (opt->incus.socket || opt->incus.url)) {
+	if (opt->local && pikaci_incus_options_given(&opt->incus)) {
 		fprintf(stderr, "pikaci-host: --socket and --url go with --incus\n");
 		return -EINVAL;
 	}
-	if (opt->incus.url && (!opt->incus.cert || !opt->incus.key)) {
-		fprintf(stderr,
-		        "pikaci-host: --url needs --cert and --key (a client certificate)\n");
-		return -EINVAL;
-	}
-	if (opt->incus.socket && opt->incus.url) {
-		fprintf(stderr, "pikaci-host: give --socket or --url, not both\n");
+	if (pikaci_incus_options_problem(&opt->incus)) {
+		fprintf(stderr, "pikaci-host: %s\n", pikaci_incus_options_problem(&opt->incus));
 		return -EINVAL;
 	}
 	opt->incus.instance = opt->instance;

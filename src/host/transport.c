@@ -119,3 +119,33 @@ int pikaci_exchange(struct pikaci_transport *t, enum pikaci_delivery delivery, c
 	*ret = exchange;
 	return 0;
 }
+
+void pikaci_incus_option_set(struct pikaci_incus_options *options, int which, const char *value)
+{
+	const char **slots[_PIKACI_INCUS_OPTION_MAX] = {
+		[PIKACI_INCUS_OPTION_SOCKET] = &options->socket,
+		[PIKACI_INCUS_OPTION_URL] = &options->url,
+		[PIKACI_INCUS_OPTION_CERT] = &options->cert,
+		[PIKACI_INCUS_OPTION_KEY] = &options->key,
+		[PIKACI_INCUS_OPTION_CA] = &options->ca,
+		[PIKACI_INCUS_OPTION_PROJECT] = &options->project,
+	};
+
+	if (which >= 0 && which < _PIKACI_INCUS_OPTION_MAX)
+		*slots[which] = value;
+}
+
+const char *pikaci_incus_options_problem(const struct pikaci_incus_options *options)
+{
+	if (options->socket && options->url)
+		return "give --socket or --url, not both";
+	if (options->url && (!options->cert || !options->key))
+		return "--url needs --cert and --key (a client certificate)";
+	return NULL;
+}
+
+bool pikaci_incus_options_given(const struct pikaci_incus_options *options)
+{
+	return options->socket || options->url || options->cert || options->key || options->ca ||
+	       options->project;
+}

@@ -102,6 +102,35 @@ struct pikaci_incus_options {
 };
 
 /*
+ * The connection options both programs take, in this order: --socket, --url, --cert, --key,
+ * --ca, --project. PIKACI_INCUS_GETOPT(base) gives their struct option entries with the values
+ * base + 0 ... base + 5; pikaci_incus_option_set() stores one.
+ */
+enum {
+	PIKACI_INCUS_OPTION_SOCKET,
+	PIKACI_INCUS_OPTION_URL,
+	PIKACI_INCUS_OPTION_CERT,
+	PIKACI_INCUS_OPTION_KEY,
+	PIKACI_INCUS_OPTION_CA,
+	PIKACI_INCUS_OPTION_PROJECT,
+	_PIKACI_INCUS_OPTION_MAX,
+};
+#define PIKACI_INCUS_GETOPT(base)                                                        \
+	{ "socket", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_SOCKET },      \
+	        { "url", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_URL },    \
+	        { "cert", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_CERT },  \
+	        { "key", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_KEY },    \
+	        { "ca", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_CA },      \
+	{                                                                                \
+		"project", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_PROJECT \
+	}
+void pikaci_incus_option_set(struct pikaci_incus_options *options, int which, const char *value);
+/* NULL when the connection options go together, else what is wrong with them. */
+const char *pikaci_incus_options_problem(const struct pikaci_incus_options *options);
+/* Whether any connection option was given. */
+bool pikaci_incus_options_given(const struct pikaci_incus_options *options);
+
+/*
  * Connects (GET /1.0 must answer), and with `image` creates and starts a fresh container.
  * Output arrives when the guest has finished (Incus records it), not streamed; stderr is
  * separate. changes() compares the §3 folders and the state folder's entries before and
