@@ -39,6 +39,7 @@ static int make_dirs(const char *path, char *why, size_t size)
 {
 	char partial[256];
 	size_t length = strlen(path);
+	struct stat st;
 
 	if (length >= sizeof(partial))
 		return -ENAMETOOLONG;
@@ -47,10 +48,16 @@ static int make_dirs(const char *path, char *why, size_t size)
 			continue;
 		memcpy(partial, path, i);
 		partial[i] = '\0';
-		if (mkdir(partial, 0755) < 0 && errno != EEXIST) {
-			snprintf(why, size, "cannot create %s: %s", partial, strerror(errno));
-			return -errno;
+		if (mkdir(partial, 0755) == 0)
+			continue;
+		/* What is there already must be a folder (or a link to one), as for mkdir -p. */
+		if (errno == EEXIST) {
+			if (stat(partial, &st) == 0 && S_ISDIR(st.st_mode))
+				continue;
+			errno = EEXIST;
 		}
+		snprintf(why, size, "cannot create %s: %s", partial, strerror(errno));
+		return -errno;
 	}
 	return 0;
 }

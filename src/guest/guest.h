@@ -25,7 +25,10 @@ struct journal {
 	char boot_id[64];
 };
 
-/* Creates the state and logs folders and opens the log and events; errors go to stderr. */
+/*
+ * Creates the state and logs folders, removes a previous run's result and opens the log and
+ * events; errors go to stderr.
+ */
 int journal_open(struct journal *journal);
 void journal_close(struct journal *journal);
 /* Appends raw bytes (the command's output) to guest.log. */

@@ -72,11 +72,15 @@ int journal_open(struct journal *journal)
 		return r;
 	/*
 	 * The log is appended across runs ([L1]: "the first line of a run"); the events start
-	 * over at seq 1, and a previous run's result must never be read as this run's.
+	 * over at seq 1, and a previous run's result must never be read as this run's: a
+	 * result that cannot be removed could not be replaced either, so nothing runs.
 	 */
-	if (unlink(PIKACI_RESULT_PATH) < 0 && errno != ENOENT)
+	if (unlink(PIKACI_RESULT_PATH) < 0 && errno != ENOENT) {
+		r = -errno;
 		fprintf(stderr, "pikaci-incus-run: cannot remove a stale %s: %s\n",
 		        PIKACI_RESULT_PATH, strerror(errno));
+		return r;
+	}
 	journal->log_fd =
 	        open(PIKACI_LOG_PATH, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
 	journal->events_fd =

@@ -19,6 +19,8 @@
 
 #include "guest.h"
 
+#define UNRECORDABLE "the run's state cannot be recorded: the command was not run"
+
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: pikaci-incus-run REQUEST_PATH   (the host passes %s)\n",
@@ -123,15 +125,16 @@ static int run(struct journal *journal, const struct pikaci_request *request)
 	enum pikaci_state state;
 	json_t *details;
 
+	/* [L5]: every accepted request is starting, even one whose layout then fails. */
+	journal_state(journal, PIKACI_STATE_STARTING, "running the command",
+	              json_pack("{s:s, s:b}", "command", request->command, "run_as_root",
+	                        request->run_as_root));
 	if (layout_prepare(why, sizeof(why)) < 0) {
 		snprintf(outcome.failure, sizeof(outcome.failure), "%s", why);
 		outcome.exit_code = GUEST_EXIT_GUEST_FAILURE;
 		outcome.timed_out = false;
 		outcome.interrupted = outcome.signal = 0;
 	} else {
-		journal_state(journal, PIKACI_STATE_STARTING, "running the command",
-		              json_pack("{s:s, s:b}", "command", request->command, "run_as_root",
-		                        request->run_as_root));
 		command_run(request, journal, &outcome);
 	}
 	describe(request, &outcome, message, sizeof(message));
@@ -189,9 +192,14 @@ int main(int argc, char **argv)
 	journal_log_bytes(&journal, PIKACI_LOG_BOOT_PREFIX, strlen(PIKACI_LOG_BOOT_PREFIX));
 	journal_log_bytes(&journal, booted, strlen(booted));
 	journal_log_bytes(&journal, "\n", 1);
-	journal_state(&journal, PIKACI_STATE_BOOTED, "guest booted", NULL);
-
-	code = request ? run(&journal, request) : reject(&journal, &err);
+	if (journal_state(&journal, PIKACI_STATE_BOOTED, "guest booted", NULL) < 0 && request) {
+		/* A run whose states cannot be recorded ([L2], [L3]) is not started. */
+		fprintf(stderr, "pikaci-incus-run: %s\n", UNRECORDABLE);
+		journal_log_line(&journal, "%s", UNRECORDABLE);
+		code = GUEST_EXIT_GUEST_FAILURE;
+	} else {
+		code = request ? run(&journal, request) : reject(&journal, &err);
+	}
 	journal_close(&journal);
 	pikaci_request_free(request);
 	return code;

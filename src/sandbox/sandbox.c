@@ -253,14 +253,13 @@ static int write_all(int fd, const void *bytes, size_t length)
 	return 0;
 }
 
-int pikaci_sandbox_write_file(struct pikaci_sandbox *sandbox, const char *path, const void *bytes,
-                              size_t length, mode_t mode)
+/* Also the sandbox's own, for the mount points of a run (pikaci_sandbox_run). */
+static int upper_write_file(struct pikaci_sandbox *sandbox, const char *path, const void *bytes,
+                            size_t length, mode_t mode)
 {
 	char *host;
 	int fd, r;
 
-	if (sandbox->ran)
-		return fail(sandbox, -EBUSY, "the sandbox has already run");
 	r = upper_make_parents(sandbox, path, false, 0755);
 	if (r < 0)
 		return r;
@@ -288,6 +287,14 @@ int pikaci_sandbox_write_file(struct pikaci_sandbox *sandbox, const char *path, 
 	if (add_prepared(sandbox, path) < 0)
 		return fail(sandbox, -ENOMEM, "out of memory");
 	return 0;
+}
+
+int pikaci_sandbox_write_file(struct pikaci_sandbox *sandbox, const char *path, const void *bytes,
+                              size_t length, mode_t mode)
+{
+	if (sandbox->ran)
+		return fail(sandbox, -EBUSY, "the sandbox has already run");
+	return upper_write_file(sandbox, path, bytes, length, mode);
 }
 
 int pikaci_sandbox_make_dir(struct pikaci_sandbox *sandbox, const char *path, mode_t mode)
@@ -572,7 +579,7 @@ static int add_file_bind(struct pikaci_sandbox *sandbox, const char *path)
 	/* Outside /tmp the mount point lands in the upper layer: it is the sandbox's, not the
 	 * guest's. */
 	if (strncmp(path, "/tmp/", 5) != 0) {
-		r = pikaci_sandbox_write_file(sandbox, path, "", 0, 0644);
+		r = upper_write_file(sandbox, path, "", 0, 0644);
 		if (r < 0)
 			return r;
 	}
@@ -879,9 +886,12 @@ static int capture_read(struct capture *c, int stream, bool *truncated,
 		return 0;
 	if (output)
 		output(userdata, stream, chunk, (size_t)n);
+	/* The capture is the output's first CAPTURE_LIMIT bytes, without a gap. */
 	if (*c->length + (size_t)n > CAPTURE_LIMIT) {
 		*truncated = true;
-		return 1;
+		n = (ssize_t)(CAPTURE_LIMIT - *c->length);
+		if (n == 0)
+			return 1;
 	}
 	if (*c->length + (size_t)n + 1 > c->capacity) {
 		size_t capacity = c->capacity ? c->capacity : 4096;

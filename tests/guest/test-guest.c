@@ -2,7 +2,8 @@
 /*
  * test-guest.c - the reference guest, run in the sandbox exactly as a host runs it ([D1]-[D3]):
  * lifecycle files (§5), layout and environment (§3), exit codes (§4), rejections without side
- * effects ([R1]-[R5], [L6], [B5]) and robustness ([B1]-[B4]).
+ * effects ([R1]-[R5], [L6], [B5]), robustness ([B1]-[B4]), and the guest's own failures: a
+ * command that cannot start, lifecycle files that cannot be written.
  *
  *   test-guest GUEST_PROGRAM
  *
@@ -13,6 +14,7 @@
  */
 #include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -156,11 +158,11 @@ static void assert_stderr_empty(const struct pikaci_sandbox_result *result)
 }
 
 /*
- * [D2]: `<guest> PIKACI_REQUEST_PATH` as root (or without the argument), wrapped if asked; the
- * sandbox kills everything after `limit` seconds.
+ * [D2]: `<guest> ARGUMENT` (PIKACI_REQUEST_PATH, an option, or none) as root, wrapped if asked;
+ * the sandbox kills everything after `limit` seconds.
  */
-static struct pikaci_sandbox_result *guest_launch(struct run *run, bool with_request_path,
-                                                  double limit)
+static struct pikaci_sandbox_result *guest_launch_with(struct run *run, const char *argument,
+                                                       double limit)
 {
 	char **argv = calloc(wrapper_words + 3, sizeof(*argv));
 	size_t n = 0;
@@ -170,14 +172,20 @@ static struct pikaci_sandbox_result *guest_launch(struct run *run, bool with_req
 	for (size_t i = 0; i < wrapper_words; i++)
 		argv[n++] = wrapper[i];
 	argv[n++] = (char *)guest_program;
-	if (with_request_path)
-		argv[n++] = PIKACI_REQUEST_PATH;
+	if (argument)
+		argv[n++] = (char *)argument;
 	r = pikaci_sandbox_run(run->sandbox, argv, limit, NULL, NULL, &run->result);
 	free(argv);
 	if (r < 0)
 		fail_msg("cannot run the guest: %s", pikaci_sandbox_error(run->sandbox));
 	assert_memcheck_clean(&run->result);
 	return &run->result;
+}
+
+static struct pikaci_sandbox_result *guest_launch(struct run *run, bool with_request_path,
+                                                  double limit)
+{
+	return guest_launch_with(run, with_request_path ? PIKACI_REQUEST_PATH : NULL, limit);
 }
 
 static struct pikaci_sandbox_result *guest_start(struct run *run, bool with_request_path)
@@ -438,21 +446,61 @@ static const char *const lifecycle_paths[] = {
 
 /* --- Usage ([X5]) --------------------------------------------------------------------------- */
 
+/* The guest left no lifecycle file and changed nothing at all. */
+static void assert_nothing_changed(struct run *run)
+{
+	struct pikaci_sandbox_change *changes = NULL;
+	size_t count = 0;
+
+	for (size_t i = 0; i < N(lifecycle_files); i++)
+		assert_false(pikaci_sandbox_path_exists(run->sandbox, lifecycle_files[i]));
+	assert_int_equal(pikaci_sandbox_changes(run->sandbox, &changes, &count), 0);
+	if (count > 0)
+		fail_msg("unexpected change: %c %s", changes[0].kind, changes[0].path);
+	pikaci_sandbox_changes_free(changes, count);
+}
+
 static void test_no_argument_prints_usage_and_exits_2(void **state)
 {
 	struct run *run = *state;
 	struct pikaci_sandbox_result *r = guest_start(run, false);
-	struct pikaci_sandbox_change *changes = NULL;
-	size_t count = 0;
 
 	assert_exit(r, PIKACI_EXIT_REJECTED);
 	assert_true(contains(r->err, r->err_length, "usage"));
 	assert_int_equal(r->out_length, 0);
-	for (size_t i = 0; i < N(lifecycle_files); i++)
-		assert_false(pikaci_sandbox_path_exists(run->sandbox, lifecycle_files[i]));
-	assert_int_equal(pikaci_sandbox_changes(run->sandbox, &changes, &count), 0);
-	pikaci_sandbox_changes_free(changes, count);
-	assert_int_equal(count, 0);
+	assert_nothing_changed(run);
+}
+
+static void test_help_prints_usage_on_stdout(void **state)
+{
+	struct run *run = *state;
+	struct pikaci_sandbox_result *r = guest_launch_with(run, "--help", deadline);
+
+	assert_false(r->timed_out);
+	assert_exit(r, 0);
+	assert_true(starts_with(output(run), "usage: pikaci-incus-run "));
+	assert_true(contains(r->out, r->out_length, PIKACI_REQUEST_PATH));
+	assert_stderr_empty(r);
+	assert_nothing_changed(run);
+}
+
+static void test_version_names_the_request_schema(void **state)
+{
+	struct run *run = *state;
+	struct pikaci_sandbox_result *r = guest_launch_with(run, "--version", deadline);
+	char schema[64];
+	size_t length;
+
+	assert_false(r->timed_out);
+	assert_exit(r, 0);
+	snprintf(schema, sizeof(schema), " (request schema_version %d)\n",
+	         PIKACI_REQUEST_SCHEMA_VERSION);
+	length = strlen(schema);
+	assert_true(starts_with(output(run), "pikaci-incus-run "));
+	assert_true(r->out_length > length);
+	assert_string_equal(r->out + r->out_length - length, schema);
+	assert_stderr_empty(r);
+	assert_nothing_changed(run);
 }
 
 /* --- Accepted runs ([L1]-[L5], [X2]-[X4]) --------------------------------------------------- */
@@ -709,6 +757,89 @@ static void test_binary_output_byte_for_byte(void **state)
 	assert_memory_equal(run->result.out, expected, sizeof(expected) - 1);
 }
 
+/* [X2]: output written in one go just before the command exits is all there. */
+static void test_output_written_just_before_exit_is_kept(void **state)
+{
+	/* A pipe grown to 1 MiB (F_SETPIPE_SZ) takes it all at once: the guest reads it after the
+	 * exit. */
+	static const char command[] =
+	        "exec perl -e 'fcntl(STDOUT, 1031, 1 << 20) or die \"F_SETPIPE_SZ: $!\"; "
+	        "syswrite(STDOUT, \"x\" x 600000 . \"end\\n\")'";
+	struct run *run = *state;
+
+	run_command(run, command, 30, true, 0);
+	assert_int_equal(run->result.out_length, 600004);
+	assert_string_equal(run->result.out + 600000, "end\n");
+	assert_int_equal(strspn(run->result.out, "x"), 600000);
+}
+
+/* The guest itself is stopped (the machine shuts down): it stops the command the same way. */
+static void test_guest_stopped_by_sigterm(void **state)
+{
+	struct run *run = *state;
+	char message[64];
+
+	/* bash's parent is the guest; the trap shows the signal reached the command's group. */
+	run_command(run,
+	            "trap 'echo got-term; exit 7' TERM; echo started; kill -TERM $PPID; "
+	            "sleep 30 & wait",
+	            60, true, 128 + SIGTERM);
+	assert_string_equal(output(run), "started\ngot-term\n");
+	snprintf(message, sizeof(message), "the guest was stopped by signal %d", SIGTERM);
+	assert_string_equal(string_member(run->outcome, "message"), message);
+	assert_null(json_object_get(json_object_get(run->status, "details"), "timed_out"));
+	assert_within(&run->result, 2);
+}
+
+/* [X2]: a host that stops reading the guest's output; the log still gets all of it. */
+static void test_output_logged_when_the_host_stops_reading(void **state)
+{
+	static const char *const kinds[] = { "booted", "starting", "completed" };
+	/* More than a pipe holds: writes fail once the reader is gone. */
+	static const char command[] = "seq 1 50000; echo end";
+	struct run *run = *state;
+	char **argv = calloc(wrapper_words + 7, sizeof(*argv));
+	char *expected = NULL;
+	size_t n = 0, rest, length = 0;
+	FILE *out;
+	int r;
+
+	assert_non_null(argv);
+	/* The guest's stdout goes to a reader that exits at once; the pipeline's status is the
+	 * guest's. */
+	argv[n++] = "/bin/bash";
+	argv[n++] = "-c";
+	argv[n++] = "\"$@\" | true; exit \"${PIPESTATUS[0]}\"";
+	argv[n++] = "bash";
+	for (size_t i = 0; i < wrapper_words; i++)
+		argv[n++] = wrapper[i];
+	argv[n++] = (char *)guest_program;
+	argv[n++] = PIKACI_REQUEST_PATH;
+	deliver_request(run, command, 30, true);
+	r = pikaci_sandbox_run(run->sandbox, argv, deadline, NULL, NULL, &run->result);
+	free(argv);
+	if (r < 0)
+		fail_msg("cannot run the guest: %s", pikaci_sandbox_error(run->sandbox));
+	assert_memcheck_clean(&run->result);
+	assert_false(run->result.timed_out);
+	assert_exit(&run->result, 0);
+	assert_int_equal(run->result.out_length, 0);
+	assert_stderr_empty(&run->result);
+
+	collect(run);
+	assert_lifecycle(run, kinds, N(kinds), 0);
+	out = open_memstream(&expected, &length);
+	assert_non_null(out);
+	for (int i = 1; i <= 50000; i++)
+		fprintf(out, "%d\n", i);
+	fputs("end\n", out);
+	fclose(out);
+	rest = assert_boot_line(run);
+	assert_int_equal(run->log_length - rest, length);
+	assert_memory_equal(run->log + rest, expected, length);
+	free(expected);
+}
+
 /*
  * [L1], [L3], [D4]: a previous run's files in the same guest. The log is appended to; the
  * events start over; the old result is gone at once, so a host that kills this run ([D5])
@@ -843,6 +974,179 @@ static void test_rejection_documents_replaced_by_rename(void **state)
 	fd = watch_state_dir(run);
 	assert_exit(guest_run(run), PIKACI_EXIT_REJECTED);
 	assert_renamed_only(fd, moves);
+}
+
+/* --- Accepted requests whose command could not start ([L5], [D4]) ------------------------- */
+
+/*
+ * booted, starting, then failed with `exit_code` and the message "the command could not
+ * start: <why>", which is on stderr and in the log; no output, and the command never ran.
+ */
+static void assert_could_not_start(struct run *run, int exit_code, const char *why)
+{
+	static const char *const kinds[] = { "booted", "starting", "failed" };
+	char *message = NULL, *line = NULL;
+	size_t rest;
+
+	assert_exit(&run->result, exit_code);
+	collect(run);
+	assert_lifecycle(run, kinds, N(kinds), exit_code);
+	assert_true(asprintf(&message, "the command could not start: %s", why) > 0);
+	assert_string_equal(string_member(run->status, "message"), message);
+	rest = assert_boot_line(run);
+	assert_true(asprintf(&line, "%s%s\n", PIKACI_LOG_FAILURE_PREFIX, message) > 0);
+	assert_int_equal(run->log_length - rest, strlen(line));
+	assert_memory_equal(run->log + rest, line, strlen(line));
+	assert_int_equal(run->result.out_length, 0);
+	assert_true(contains(run->result.err, run->result.err_length, message));
+	assert_false(pikaci_sandbox_path_exists(run->sandbox, MARKER));
+	free(line);
+	free(message);
+}
+
+/* 127, as a shell reports a command it cannot find or execute. */
+#define EXIT_NO_SHELL 127
+/* The guest could not prepare the command. */
+#define EXIT_GUEST_FAILURE 125
+
+static void test_bash_not_on_path(void **state)
+{
+	char *environment[] = { "PATH=/nonexistent/bin", "HOME=/root", "USER=root", "LANG=C.UTF-8",
+		                NULL };
+	struct pikaci_sandbox_options options = { .environment = environment };
+	struct run *run = run_new(&options);
+
+	run_free(*state);
+	*state = run;
+	/* The image's profile comes first on the command's PATH: this one has no bash either. */
+	assert_false(
+	        pikaci_sandbox_path_exists(run->sandbox, PIKACI_SYSTEM_BIN_DIR "/" PIKACI_SHELL));
+	deliver_request(run, TOUCH_MARKER, 30, true);
+	guest_run(run);
+	assert_could_not_start(run, EXIT_NO_SHELL, PIKACI_SHELL " is not on the command's PATH");
+}
+
+static void test_bash_that_cannot_execute(void **state)
+{
+	static const char not_a_program[] = "not a program\n";
+	struct run *run = *state;
+
+	/* The image's bash is broken (another architecture's, say) and comes first. */
+	assert_int_equal(pikaci_sandbox_write_file(run->sandbox,
+	                                           PIKACI_SYSTEM_BIN_DIR "/" PIKACI_SHELL,
+	                                           not_a_program, strlen(not_a_program), 0755),
+	                 0);
+	deliver_request(run, TOUCH_MARKER, 30, false);
+	guest_run(run);
+	assert_could_not_start(run, EXIT_NO_SHELL,
+	                       "cannot execute " PIKACI_SYSTEM_BIN_DIR "/" PIKACI_SHELL
+	                       ": Exec format error");
+}
+
+/* §3: a file where the image's layout needs a folder stops the run before the command. */
+static void test_file_in_the_way_of_a_layout_folder(void **state)
+{
+	static const char *const folders[] = {
+		PIKACI_ARTIFACTS_DIR, PIKACI_USER_HOME,      PIKACI_CARGO_HOME,
+		PIKACI_CARGO_TARGET,  PIKACI_XDG_STATE_HOME, PIKACI_XDG_CACHE_HOME,
+	};
+	static const char in_the_way[] = "in the way\n";
+
+	for (size_t i = 0; i < N(folders); i++) {
+		struct run *run;
+		char *why = NULL;
+
+		/* A fresh sandbox for each folder: a sandbox runs once. */
+		if (i > 0) {
+			run_free(*state);
+			*state = run_new(NULL);
+		}
+		run = *state;
+		assert_int_equal(pikaci_sandbox_write_file(run->sandbox, folders[i], in_the_way,
+		                                           strlen(in_the_way), 0644),
+		                 0);
+		deliver_request(run, TOUCH_MARKER, 30, false);
+		guest_run(run);
+		assert_true(asprintf(&why, "cannot create %s: File exists", folders[i]) > 0);
+		assert_could_not_start(run, EXIT_GUEST_FAILURE, why);
+		free(why);
+	}
+}
+
+/* --- Lifecycle files that cannot be written ------------------------------------------------ */
+
+/*
+ * Something in the way of the journal: the guest says which path on stderr, exits 125 and
+ * runs nothing, for a run it cannot record would be judged without its record ([D4]).
+ */
+static void test_journal_that_cannot_be_written_runs_nothing(void **state)
+{
+	static const struct {
+		const char *path; /* what is in the way: a folder, or a file */
+		bool folder;
+		bool booted; /* the log has the boot line */
+	} cases[] = {
+		{ PIKACI_LOGS_DIR, false, false },
+		{ PIKACI_EVENTS_PATH, true, false },
+		{ PIKACI_RESULT_PATH, true, false },
+		{ PIKACI_STATUS_PATH, true, true },
+	};
+	static const char *const untouched[] = { PIKACI_WORKSPACE_DIR "/x", PIKACI_CARGO_HOME,
+		                                 PIKACI_CARGO_TARGET,       PIKACI_USER_HOME,
+		                                 PIKACI_ARTIFACTS_DIR,      MARKER };
+	static const char not_run[] =
+	        PIKACI_LOG_FAILURE_PREFIX "the run's state cannot be recorded: the command was not "
+	                                  "run\n";
+
+	for (size_t i = 0; i < N(cases); i++) {
+		struct pikaci_sandbox_change *changes = NULL;
+		char *bytes = NULL;
+		size_t count = 0, length = 0;
+		struct run *run;
+
+		if (i > 0) {
+			run_free(*state);
+			*state = run_new(NULL);
+		}
+		run = *state;
+		if (cases[i].folder)
+			assert_int_equal(pikaci_sandbox_make_dir(run->sandbox, cases[i].path, 0755),
+			                 0);
+		else
+			assert_int_equal(
+			        pikaci_sandbox_write_file(run->sandbox, cases[i].path, "", 0, 0644),
+			        0);
+		deliver_request(run, TOUCH_MARKER, 30, true);
+		guest_run(run);
+
+		assert_exit(&run->result, EXIT_GUEST_FAILURE);
+		assert_int_equal(run->result.out_length, 0);
+		if (!contains(run->result.err, run->result.err_length, cases[i].path))
+			fail_msg("stderr does not name %s: %s", cases[i].path,
+			         run->result.err ? run->result.err : "");
+		for (size_t k = 0; k < N(untouched); k++)
+			if (pikaci_sandbox_path_exists(run->sandbox, untouched[k]))
+				fail_msg("the guest created %s", untouched[k]);
+		/* No result.json: only what was in the way. */
+		assert_int_equal(pikaci_sandbox_read_file(run->sandbox, PIKACI_RESULT_PATH,
+		                                          LIFECYCLE_MAX, &bytes, &length),
+		                 strcmp(cases[i].path, PIKACI_RESULT_PATH) == 0 ? -EISDIR
+		                                                                : -ENOENT);
+		if (cases[i].booted) {
+			size_t rest;
+
+			run->log = read_upper(run, PIKACI_LOG_PATH, &run->log_length);
+			rest = assert_boot_line(run);
+			assert_int_equal(run->log_length - rest, strlen(not_run));
+			assert_memory_equal(run->log + rest, not_run, strlen(not_run));
+		}
+		/* [B4]: no temporary file of a failed replacement is left behind. */
+		assert_int_equal(pikaci_sandbox_changes(run->sandbox, &changes, &count), 0);
+		for (size_t k = 0; k < count; k++)
+			if (strrchr(changes[k].path, '/')[1] == '.')
+				fail_msg("left behind: %s", changes[k].path);
+		pikaci_sandbox_changes_free(changes, count);
+	}
 }
 
 /* --- Rejections ([R1]-[R5], [L6], [B5]) ----------------------------------------------------- */
@@ -1004,6 +1308,41 @@ static void test_rejects_request_that_is_a_directory(void **state)
 	assert_rejected(run, NULL, PIKACI_REASON_UNREADABLE);
 }
 
+/* A FIFO nobody writes to must not hold the guest: it is not a regular file. */
+static void test_rejects_request_that_is_a_fifo(void **state)
+{
+	struct run *run = *state;
+	char *host;
+
+	/* Delivered (so it is the caller's, not the guest's), then replaced by a FIFO. */
+	deliver(run, "", 0);
+	host = pikaci_sandbox_upper_path(run->sandbox, PIKACI_REQUEST_PATH);
+	assert_non_null(host);
+	assert_int_equal(unlink(host), 0);
+	assert_int_equal(mkfifo(host, 0644), 0);
+	free(host);
+	assert_rejected(run, NULL, PIKACI_REASON_UNREADABLE);
+	assert_non_null(strstr(string_member(run->status, "message"), "not a regular file"));
+	assert_within(&run->result, 2);
+}
+
+static void test_rejects_request_over_1_mib(void **state)
+{
+	/* Valid but for its size: a command padded with a comment past the limit. */
+	static const char head[] = "{\"schema_version\":2,\"timeout_secs\":30,\"run_as_root\":true,"
+	                           "\"command\":\"" TOUCH_MARKER " #";
+	static const char tail[] = "\"}";
+	size_t size = PIKACI_REQUEST_MAX_BYTES + 4096;
+	char *request = malloc(size + 1);
+
+	assert_non_null(request);
+	memcpy(request, head, strlen(head));
+	memset(request + strlen(head), 'x', size - strlen(head) - strlen(tail));
+	memcpy(request + size - strlen(tail), tail, strlen(tail) + 1);
+	assert_rejected(*state, request, PIKACI_REASON_TOO_LARGE);
+	free(request);
+}
+
 /* --- The harness --------------------------------------------------------------------------- */
 
 /* PIKACI_GUEST_WRAPPER: a command line of space-separated words, e.g. valgrind and options. */
@@ -1038,6 +1377,8 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 		T(test_no_argument_prints_usage_and_exits_2),
+		T(test_help_prints_usage_on_stdout),
+		T(test_version_names_the_request_schema),
 		T(test_completed_run_leaves_four_valid_files),
 		T(test_completed_run_as_pikaci),
 		T(test_exit_code_3_fails_the_run),
@@ -1053,9 +1394,16 @@ int main(int argc, char **argv)
 		T(test_setsid_orphan_does_not_delay_the_end),
 		T(test_orphan_does_not_delay_a_timeout),
 		T(test_binary_output_byte_for_byte),
+		T(test_output_written_just_before_exit_is_kept),
+		T(test_guest_stopped_by_sigterm),
+		T(test_output_logged_when_the_host_stops_reading),
 		T(test_previous_run_files_do_not_pass_for_this_run),
 		T(test_documents_replaced_by_rename),
 		T(test_rejection_documents_replaced_by_rename),
+		T(test_bash_not_on_path),
+		T(test_bash_that_cannot_execute),
+		T(test_file_in_the_way_of_a_layout_folder),
+		T(test_journal_that_cannot_be_written_runs_nothing),
 		T(test_rejects_v1_request),
 		T(test_rejects_each_stray_path_field),
 		T(test_rejects_all_stray_path_fields),
@@ -1064,6 +1412,8 @@ int main(int argc, char **argv)
 		T(test_rejects_string_run_as_root),
 		T(test_rejects_missing_request),
 		T(test_rejects_request_that_is_a_directory),
+		T(test_rejects_request_that_is_a_fifo),
+		T(test_rejects_request_over_1_mib),
 #undef T
 	};
 	int failed;

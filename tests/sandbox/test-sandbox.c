@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /* test-sandbox.c - the overlay sandbox isolates files, processes and network, and cleans up. */
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -315,6 +320,10 @@ static void test_read_file_refuses_links_and_reports_absence(void **state)
 	        -ENOENT);
 	assert_int_equal(pikaci_sandbox_read_file(run->sandbox, "/etc/passwd", 10, &bytes, &length),
 	                 -EFBIG);
+	/* Below a file there is nothing: absent, not an error of another kind. */
+	assert_int_equal(
+	        pikaci_sandbox_read_file(run->sandbox, "/etc/passwd/x", 1 << 20, &bytes, &length),
+	        -ENOENT);
 	assert_null(bytes);
 }
 
@@ -395,6 +404,474 @@ static void test_runs_once(void **state)
 	assert_int_equal(pikaci_sandbox_run(run->sandbox, argv, 10, NULL, NULL, &run->result),
 	                 -EBUSY);
 	assert_int_equal(pikaci_sandbox_write_file(run->sandbox, "/x", "", 0, 0644), -EBUSY);
+	assert_int_equal(pikaci_sandbox_make_dir(run->sandbox, "/x", 0755), -EBUSY);
+}
+
+static void test_empty_command_is_an_error(void **state)
+{
+	struct run *run = *state;
+	char *argv[] = { NULL };
+
+	assert_int_equal(pikaci_sandbox_run(run->sandbox, argv, 10, NULL, NULL, &run->result),
+	                 -EINVAL);
+	assert_string_equal(pikaci_sandbox_error(run->sandbox), "no command to run");
+}
+
+/* The sandbox's init, the caller's one child: killed as an OOM killer or an operator would. */
+static void kill_init(void *userdata, int stream, const char *bytes, size_t length)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *entry;
+	int *killed = userdata;
+
+	while (!*killed && proc && (entry = readdir(proc))) {
+		char path[300], stat[512] = "";
+		const char *end;
+		int ppid = 0;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%s/stat", entry->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		(void)!fread(stat, 1, sizeof(stat) - 1, f);
+		fclose(f);
+		end = strrchr(stat, ')');
+		if (end && sscanf(end, ") %*c %d", &ppid) == 1 && ppid == getpid())
+			*killed = kill(atoi(entry->d_name), SIGKILL) == 0;
+	}
+	if (proc)
+		closedir(proc);
+}
+
+static void test_init_killed_from_outside_is_an_error(void **state)
+{
+	struct run *run = *state;
+	char *argv[] = { "/bin/sh", "-c", "echo ready; exec sleep 30", NULL };
+	struct timespec t0, t1;
+	int killed = 0, r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = pikaci_sandbox_run(run->sandbox, argv, 20, kill_init, &killed, &run->result);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true(killed);
+	/* Not a status the guest never had, and not a wait for the deadline. */
+	assert_int_equal(r, -EIO);
+	assert_non_null(strstr(pikaci_sandbox_error(run->sandbox), "init vanished"));
+	assert_true(t1.tv_sec - t0.tv_sec < 5);
+}
+
+/* A host file's content (NUL-terminated), or NULL. */
+static char *host_read(const char *path)
+{
+	char *bytes = calloc(1, 4096);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (!bytes || fd < 0) {
+		free(bytes);
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	n = read(fd, bytes, 4095);
+	close(fd);
+	if (n < 0) {
+		free(bytes);
+		return NULL;
+	}
+	return bytes;
+}
+
+/* The entries of a host folder, "." and ".." aside; -1 when it cannot be read. */
+static int entries(const char *path)
+{
+	DIR *dir = opendir(path);
+	struct dirent *entry;
+	int count = 0;
+
+	if (!dir)
+		return -1;
+	while ((entry = readdir(dir)))
+		if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0)
+			count++;
+	closedir(dir);
+	return count;
+}
+
+static void assert_host_exists(const char *path)
+{
+	struct stat st;
+
+	/* The test removes them inside: without them on the host it would prove nothing. */
+	if (lstat(path, &st) < 0)
+		fail_msg("%s is not on this host: the test needs it", path);
+}
+
+static void test_whiteouts_and_opaque_folders(void **state)
+{
+	struct run *run = *state;
+	struct pikaci_sandbox_change *changes = NULL;
+	size_t count = 0;
+	char listing[1024] = "";
+
+	assert_host_exists("/etc/debian_version");
+	assert_host_exists("/etc/default/useradd");
+	assert_host_exists("/etc/skel/.bashrc");
+	/* A file removed, a folder removed, a folder replaced by a new one of the same name. */
+	assert_exit(sh(state,
+	               "rm /etc/debian_version && rm -r /etc/default && rm -r /etc/skel && "
+	               "mkdir /etc/skel && touch /etc/skel/new",
+	               10),
+	            0);
+	assert_false(pikaci_sandbox_path_exists(run->sandbox, "/etc/debian_version"));
+	assert_false(pikaci_sandbox_path_exists(run->sandbox, "/etc/default"));
+	assert_false(pikaci_sandbox_path_exists(run->sandbox, "/etc/default/useradd"));
+	assert_true(pikaci_sandbox_path_exists(run->sandbox, "/etc/skel"));
+	assert_true(pikaci_sandbox_path_exists(run->sandbox, "/etc/skel/new"));
+	assert_false(pikaci_sandbox_path_exists(run->sandbox, "/etc/skel/.bashrc"));
+	/* Untouched: as the lower layer has it. */
+	assert_true(pikaci_sandbox_path_exists(run->sandbox, "/etc/hostname"));
+	assert_false(pikaci_sandbox_path_exists(run->sandbox, "/etc/pikaci-never-there"));
+
+	assert_int_equal(pikaci_sandbox_changes(run->sandbox, &changes, &count), 0);
+	for (size_t i = 0; i < count; i++) {
+		char line[300];
+
+		snprintf(line, sizeof(line), "%c %s\n", changes[i].kind, changes[i].path);
+		strcat(listing, line);
+	}
+	pikaci_sandbox_changes_free(changes, count);
+	/* The replaced folder is a change of its own: what it held is gone. */
+	assert_string_equal(listing, "- /etc/debian_version\n- /etc/default\n~ /etc/skel\n"
+	                             "+ /etc/skel/new\n");
+}
+
+static void test_write_file_and_make_dir_refuse_what_is_in_the_way(void **state)
+{
+	struct run *run = *state;
+
+	assert_int_equal(pikaci_sandbox_write_file(run->sandbox, "relative/file", "", 0, 0644),
+	                 -EINVAL);
+	assert_non_null(strstr(pikaci_sandbox_error(run->sandbox), "relative/file"));
+	assert_int_equal(pikaci_sandbox_make_dir(run->sandbox, "relative/dir", 0755), -EINVAL);
+	assert_non_null(strstr(pikaci_sandbox_error(run->sandbox), "relative/dir"));
+
+	/* A folder below a file, and a file where a folder is. */
+	assert_int_equal(
+	        pikaci_sandbox_write_file(run->sandbox, PIKACI_REQUEST_PATH, "{}", 2, 0644), 0);
+	assert_int_equal(pikaci_sandbox_make_dir(run->sandbox, PIKACI_REQUEST_PATH "/below", 0755),
+	                 -ENOTDIR);
+	assert_non_null(strstr(pikaci_sandbox_error(run->sandbox), PIKACI_REQUEST_PATH "/below"));
+	assert_int_equal(pikaci_sandbox_make_dir(run->sandbox, PIKACI_ARTIFACTS_DIR, 0755), 0);
+	assert_int_equal(
+	        pikaci_sandbox_write_file(run->sandbox, PIKACI_ARTIFACTS_DIR, "x", 1, 0644),
+	        -EISDIR);
+	assert_non_null(strstr(pikaci_sandbox_error(run->sandbox), PIKACI_ARTIFACTS_DIR));
+
+	/* What succeeded is there, untouched by what failed. */
+	assert_exit(sh(state,
+	               "cat " PIKACI_REQUEST_PATH "; test -d " PIKACI_ARTIFACTS_DIR
+	               " && ls -A " PIKACI_ARTIFACTS_DIR " | wc -l",
+	               10),
+	            0);
+	assert_string_equal(run->result.out, "{}0\n");
+}
+
+static void test_program_found_on_path(void **state)
+{
+	struct run *run = *state;
+	char *argv[] = { "sh", "-c", "echo found", NULL };
+
+	assert_int_equal(pikaci_sandbox_run(run->sandbox, argv, 10, NULL, NULL, &run->result), 0);
+	assert_exit(&run->result, 0);
+	assert_string_equal(run->result.out, "found\n");
+}
+
+/* `valgrind ./guest`: a relative path to a host file names it from the caller's folder. */
+static void test_relative_file_argument_made_absolute(void **state)
+{
+	struct run *run = *state;
+	char folder[] = "/tmp/pikaci-cwd.XXXXXX", sub[64], script[128];
+	char *argv[] = { "/bin/sh", "sub/script", "arg", NULL };
+	const char *text = "echo \"script ran: $1 from $0\"\n";
+	int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd, r;
+
+	assert_true(cwd >= 0);
+	assert_non_null(mkdtemp(folder));
+	snprintf(sub, sizeof(sub), "%s/sub", folder);
+	snprintf(script, sizeof(script), "%s/script", sub);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	fd = open(script, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+
+	assert_int_equal(chdir(folder), 0);
+	r = pikaci_sandbox_run(run->sandbox, argv, 10, NULL, NULL, &run->result);
+	assert_int_equal(fchdir(cwd), 0);
+	close(cwd);
+	unlink(script);
+	rmdir(sub);
+	rmdir(folder);
+	if (r < 0)
+		fail_msg("run failed: %s", pikaci_sandbox_error(run->sandbox));
+	assert_exit(&run->result, 0);
+	/* Inside, the working folder is /: only the absolute path names the script there. */
+	assert_true(strncmp(run->result.out, "script ran: arg from ", 21) == 0);
+	assert_non_null(strstr(run->result.out, folder));
+}
+
+/* Replaces the setup's sandbox with one made with `options`. */
+static void sandbox_renew(struct run *run, const struct pikaci_sandbox_options *options)
+{
+	char errbuf[512] = "";
+
+	pikaci_sandbox_free(run->sandbox);
+	run->sandbox = NULL;
+	if (pikaci_sandbox_new(options, &run->sandbox, errbuf, sizeof(errbuf)) < 0)
+		fail_msg("sandbox: %s", errbuf);
+}
+
+static void test_writable_binds_from_options_and_environment(void **state)
+{
+	struct run *run = *state;
+	char by_options[] = "/tmp/pikaci-bind.XXXXXX", by_environment[] = "/tmp/pikaci-env.XXXXXX";
+	char deep[64], files[2][128], script[1024];
+	char *binds[] = { deep, NULL }, *contents[2], *extra = NULL, *saved = NULL, *bytes = NULL;
+	struct pikaci_sandbox_options options = { .writable_binds = binds };
+	size_t length = 0;
+
+	assert_non_null(mkdtemp(by_options));
+	assert_non_null(mkdtemp(by_environment));
+	/* Under /tmp, which is fresh inside: the way to a deep folder is made there. */
+	snprintf(deep, sizeof(deep), "%s/a", by_options);
+	assert_int_equal(mkdir(deep, 0755), 0);
+	strcat(deep, "/b");
+	assert_int_equal(mkdir(deep, 0755), 0);
+	snprintf(files[0], sizeof(files[0]), "%s/written", deep);
+	snprintf(files[1], sizeof(files[1]), "%s/written", by_environment);
+
+	/* The coverage lane's own entries stay; an empty entry is nothing. */
+	if (getenv("PIKACI_SANDBOX_BIND"))
+		saved = strdup(getenv("PIKACI_SANDBOX_BIND"));
+	assert_true(asprintf(&extra, "%s::%s:", saved ? saved : "", by_environment) > 0);
+	setenv("PIKACI_SANDBOX_BIND", extra, 1);
+	free(extra);
+	sandbox_renew(run, &options);
+	if (saved)
+		setenv("PIKACI_SANDBOX_BIND", saved, 1);
+	else
+		unsetenv("PIKACI_SANDBOX_BIND");
+	free(saved);
+
+	snprintf(script, sizeof(script),
+	         "echo options > %s && echo environment > %s && cat %s %s && id -u", files[0],
+	         files[1], files[0], files[1]);
+	sh(state, script, 10);
+	for (int i = 0; i < 2; i++) {
+		contents[i] = host_read(files[i]);
+		unlink(files[i]);
+	}
+	rmdir(deep);
+	*strrchr(deep, '/') = '\0';
+	rmdir(deep);
+	rmdir(by_options);
+	rmdir(by_environment);
+
+	assert_exit(&run->result, 0);
+	assert_string_equal(run->result.out, "options\nenvironment\n0\n");
+	/* Written through to the host, not into the upper layer. */
+	assert_string_equal(contents[0] ? contents[0] : "(none)", "options\n");
+	assert_string_equal(contents[1] ? contents[1] : "(none)", "environment\n");
+	free(contents[0]);
+	free(contents[1]);
+	assert_int_equal(pikaci_sandbox_read_file(run->sandbox, files[0], 100, &bytes, &length),
+	                 -ENOENT);
+	assert_null(bytes);
+}
+
+/*
+ * In a mount namespace of its own, a tmpfs on `mount_point`, as a build folder on a disk of
+ * its own: the guest program and a folder there are not in the lower layer (the root
+ * filesystem alone), so the sandbox must bind the program in and make the folder's mount
+ * point. Returns 0 when the program ran, wrote to the host through the bind, and the sandbox
+ * reported no change of the guest's.
+ */
+static int bind_on_another_filesystem(const char *mount_point)
+{
+	static const char text[] = "#!/bin/sh\necho through > \"$1/counters\"\n";
+	char folder[128], file[128], program[128], errbuf[512] = "";
+	char *binds[] = { folder, NULL }, *argv[] = { program, folder, NULL }, *content;
+	struct pikaci_sandbox_options options = { .writable_binds = binds };
+	struct pikaci_sandbox_result result = { 0 };
+	struct pikaci_sandbox_change *changes = NULL;
+	struct pikaci_sandbox *sandbox = NULL;
+	size_t count = 0;
+	int code = 0, fd;
+
+	snprintf(folder, sizeof(folder), "%s/build", mount_point);
+	snprintf(file, sizeof(file), "%s/build/counters", mount_point);
+	snprintf(program, sizeof(program), "%s/guest", mount_point);
+	if (unshare(CLONE_NEWNS) < 0 || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("tmpfs", mount_point, "tmpfs", 0, "size=1m") < 0 || mkdir(folder, 0755) < 0 ||
+	    (fd = open(program, O_WRONLY | O_CREAT | O_CLOEXEC, 0755)) < 0) {
+		fprintf(stderr, "# cannot prepare a tmpfs on %s: %s\n", mount_point,
+		        strerror(errno));
+		return 2;
+	}
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text) || close(fd) < 0)
+		return 2;
+	if (pikaci_sandbox_new(&options, &sandbox, errbuf, sizeof(errbuf)) < 0) {
+		fprintf(stderr, "# sandbox: %s\n", errbuf);
+		return 3;
+	}
+	if (pikaci_sandbox_run(sandbox, argv, 10, NULL, NULL, &result) < 0) {
+		fprintf(stderr, "# run failed: %s\n", pikaci_sandbox_error(sandbox));
+		code = 4;
+	} else if (!WIFEXITED(result.status) || WEXITSTATUS(result.status) != 0) {
+		fprintf(stderr, "# the guest failed (0x%x): %s\n", result.status,
+		        result.err ? result.err : "");
+		code = 5;
+	} else if (pikaci_sandbox_changes(sandbox, &changes, &count) < 0 || count != 0) {
+		fprintf(stderr, "# %zu changes, the first %s\n", count,
+		        count ? changes[0].path : "(none)");
+		code = 6;
+	}
+	pikaci_sandbox_changes_free(changes, count);
+	content = code ? NULL : host_read(file);
+	if (!code && (!content || strcmp(content, "through\n") != 0)) {
+		fprintf(stderr, "# %s holds %s\n", file, content ? content : "nothing");
+		code = 7;
+	}
+	free(content);
+	pikaci_sandbox_result_clear(&result);
+	pikaci_sandbox_free(sandbox);
+	return code;
+}
+
+static void test_guest_and_bind_on_another_filesystem(void **state)
+{
+	char mount_point[] = "/var/tmp/pikaci-mount.XXXXXX";
+	int status = 0;
+	pid_t child;
+
+	(void)state;
+	assert_non_null(mkdtemp(mount_point));
+	fflush(NULL);
+	child = fork();
+	/* exit(), not _exit(): a coverage build writes the child's counters then. */
+	if (child == 0)
+		exit(bind_on_another_filesystem(mount_point));
+	waitpid(child, &status, 0);
+	/* The tmpfs went with the child's namespace: the folder is empty again. */
+	assert_int_equal(rmdir(mount_point), 0);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_bad_writable_bind_is_a_clean_error(void **state)
+{
+	static char *missing[] = { "/nonexistent/pikaci-bind", NULL };
+	static char *relative[] = { "pikaci-relative-bind", NULL };
+	static const struct {
+		char *const *binds;
+		int code;
+		const char *message;
+	} cases[] = {
+		{ missing, -EIO, "cannot bind /nonexistent/pikaci-bind into the sandbox" },
+		{ relative, -EINVAL, "not an absolute path: pikaci-relative-bind" },
+	};
+	char base[] = "/tmp/pikaci-base.XXXXXX";
+	char *argv[] = { "/bin/true", NULL };
+
+	(void)state;
+	assert_non_null(mkdtemp(base));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct pikaci_sandbox_options options = { .base_dir = base,
+			                                  .writable_binds = cases[i].binds };
+		struct pikaci_sandbox_result result = { 0 };
+		struct pikaci_sandbox *sandbox = NULL;
+		char errbuf[512] = "", error[512];
+		int r;
+
+		if (pikaci_sandbox_new(&options, &sandbox, errbuf, sizeof(errbuf)) < 0)
+			fail_msg("sandbox: %s", errbuf);
+		r = pikaci_sandbox_run(sandbox, argv, 10, NULL, NULL, &result);
+		snprintf(error, sizeof(error), "%s", pikaci_sandbox_error(sandbox));
+		pikaci_sandbox_result_clear(&result);
+		pikaci_sandbox_free(sandbox);
+		/* The run failed as a whole: no result, and nothing left behind. */
+		assert_int_equal(r, cases[i].code);
+		if (!strstr(error, cases[i].message))
+			fail_msg("the error \"%s\" does not say \"%s\"", error, cases[i].message);
+		assert_int_equal(entries(base), 0);
+	}
+	assert_int_equal(rmdir(base), 0);
+}
+
+/* The sandbox's capture limit, per stream. */
+#define CAPTURE_LIMIT (32u << 20)
+
+/* "1\n2\n...": the next line of `seq`, in `line` (a counter kept as text). */
+static size_t next_line(char line[16], size_t *digits)
+{
+	size_t i = *digits;
+
+	while (i > 0 && line[i - 1] == '9')
+		line[--i] = '0';
+	if (i == 0) {
+		memmove(line + 1, line, *digits);
+		line[0] = '1';
+		(*digits)++;
+	} else {
+		line[i - 1]++;
+	}
+	line[*digits] = '\n';
+	return *digits + 1;
+}
+
+static void test_output_beyond_the_capture_limit(void **state)
+{
+	struct run *run = *state;
+	/*
+	 * About 35 MB in which no stretch repeats, so a gap in the capture cannot hide. The
+	 * first byte alone puts every read's end off the 4 KiB blocks of seq and so off the limit:
+	 * a read always straddles it.
+	 */
+	char *argv[] = { "/bin/sh", "-c", "printf x; exec seq 1 4500000", NULL };
+	struct seen seen = { 0 };
+	char line[16] = "0";
+	size_t digits = 1, at = 1, total = 1;
+
+	assert_int_equal(
+	        pikaci_sandbox_run(run->sandbox, argv, 30, count_output, &seen, &run->result), 0);
+	assert_exit(&run->result, 0);
+	assert_true(run->result.out_length > 0);
+	assert_int_equal(run->result.out[0], 'x');
+	for (int n = 1; n <= 4500000; n++) {
+		size_t length = next_line(line, &digits);
+
+		if (at < run->result.out_length) {
+			size_t take = length < run->result.out_length - at
+			                      ? length
+			                      : run->result.out_length - at;
+
+			if (memcmp(run->result.out + at, line, take) != 0)
+				fail_msg(
+				        "the capture is not the output's start: it differs at byte "
+				        "%zu",
+				        at);
+			at += take;
+		}
+		total += length;
+	}
+	/* Everything was streamed; the capture is exactly the first 32 MiB. */
+	assert_int_equal(seen.out, total);
+	assert_true(total > CAPTURE_LIMIT);
+	assert_true(run->result.truncated);
+	assert_int_equal(run->result.out_length, CAPTURE_LIMIT);
+	assert_int_equal(run->result.out[run->result.out_length], '\0');
 }
 
 static void test_folder_removed_and_bad_base_dir(void **state)
@@ -462,6 +939,16 @@ int main(void)
 		T(test_unexecutable_program_is_an_error),
 		T(test_output_is_streamed_and_binary_safe),
 		T(test_runs_once),
+		T(test_empty_command_is_an_error),
+		T(test_init_killed_from_outside_is_an_error),
+		T(test_whiteouts_and_opaque_folders),
+		T(test_write_file_and_make_dir_refuse_what_is_in_the_way),
+		T(test_program_found_on_path),
+		T(test_relative_file_argument_made_absolute),
+		T(test_writable_binds_from_options_and_environment),
+		T(test_output_beyond_the_capture_limit),
+		cmocka_unit_test(test_guest_and_bind_on_another_filesystem),
+		cmocka_unit_test(test_bad_writable_bind_is_a_clean_error),
 		cmocka_unit_test(test_folder_removed_and_bad_base_dir),
 		cmocka_unit_test(test_needs_root),
 	};
