@@ -342,7 +342,7 @@ static struct pikaci_transport *transport_new(const struct options *opt, char *e
 	if (opt->incus.image)
 		*ret_error = pikaci_transport_incus_new(&opt->incus, &t, errbuf, size);
 	else
-		*ret_error = pikaci_transport_local_new(NULL, &t, errbuf, size);
+		*ret_error = pikaci_transport_local_new(&t, errbuf, size);
 	return *ret_error < 0 ? NULL : t;
 }
 

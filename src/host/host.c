@@ -530,7 +530,7 @@ int main(int argc, char **argv)
 	}
 
 	if (opt.local)
-		r = pikaci_transport_local_new(NULL, &t, errbuf, sizeof(errbuf));
+		r = pikaci_transport_local_new(&t, errbuf, sizeof(errbuf));
 	else
 		r = pikaci_transport_incus_new(&opt.incus, &t, errbuf, sizeof(errbuf));
 	if (r < 0) {

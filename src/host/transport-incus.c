@@ -1142,7 +1142,6 @@ static const struct pikaci_transport_ops incus_ops = {
 	.exists = incus_exists,
 	.changes = incus_changes,
 	.watch = NULL,
-	.host_root = NULL,
 	.free = incus_free,
 };
 

@@ -142,11 +142,6 @@ static int local_watch(struct pikaci_transport *t, const char *dir, unsigned mas
 	return fd;
 }
 
-static const char *local_host_root(struct pikaci_transport *t)
-{
-	return pikaci_sandbox_upper(((struct local *)t)->sandbox);
-}
-
 static void local_free(struct pikaci_transport *t)
 {
 	struct local *local = (struct local *)t;
@@ -164,28 +159,19 @@ static const struct pikaci_transport_ops local_ops = {
 	.exists = local_exists,
 	.changes = local_changes,
 	.watch = local_watch,
-	.host_root = local_host_root,
 	.free = local_free,
 };
 
-int pikaci_transport_local_new(const struct pikaci_local_options *options,
-                               struct pikaci_transport **ret, char *errbuf, size_t errsize)
+int pikaci_transport_local_new(struct pikaci_transport **ret, char *errbuf, size_t errsize)
 {
-	struct pikaci_sandbox_options sandbox_options = { 0 };
 	struct local *local;
 	int r;
 
-	if (options) {
-		sandbox_options.base_dir = options->base_dir;
-		sandbox_options.environment = options->environment;
-		sandbox_options.writable_binds = options->writable_binds;
-		sandbox_options.keep = options->keep;
-	}
 	local = calloc(1, sizeof(*local));
 	if (!local)
 		return -ENOMEM;
 	local->base.ops = &local_ops;
-	r = pikaci_sandbox_new(&sandbox_options, &local->sandbox, errbuf, errsize);
+	r = pikaci_sandbox_new(NULL, &local->sandbox, errbuf, errsize);
 	if (r < 0) {
 		free(local);
 		return r;

@@ -55,8 +55,6 @@ struct pikaci_transport_ops {
 	               size_t *ret_count);
 	/* Optional: an inotify descriptor watching a guest folder, set up before the run. */
 	int (*watch)(struct pikaci_transport *t, const char *dir, unsigned mask);
-	/* Optional: a host folder holding the guest's files, for repro bundles. */
-	const char *(*host_root)(struct pikaci_transport *t);
 	void (*free)(struct pikaci_transport *t);
 };
 
@@ -76,16 +74,12 @@ void pikaci_changes_free(struct pikaci_change *changes, size_t count);
 
 /* --- local: the overlay sandbox ----------------------------------------------------------- */
 
-struct pikaci_local_options {
-	const char *base_dir;        /* per-run folders; NULL: $TMPDIR or /tmp */
-	char *const *environment;    /* NULL: PATH, HOME=/root, USER=root, LANG=C.UTF-8 */
-	char *const *writable_binds; /* host folders bound read-write (coverage builds) */
-	bool keep;                   /* keep the per-run folder */
-};
-
-/* -EPERM when this process cannot make namespaces (not root): callers skip, exit 77. */
-int pikaci_transport_local_new(const struct pikaci_local_options *options,
-                               struct pikaci_transport **ret, char *errbuf, size_t errsize);
+/*
+ * A fresh sandbox (per-run folder in $TMPDIR or /tmp; the guest gets PATH, HOME=/root,
+ * USER=root, LANG=C.UTF-8). -EPERM when this process cannot make namespaces (not root):
+ * callers skip, exit 77.
+ */
+int pikaci_transport_local_new(struct pikaci_transport **ret, char *errbuf, size_t errsize);
 
 /* --- incus: a real Incus over its REST API ----------------------------------------------- */
 

@@ -387,6 +387,34 @@ static int prepare_layout(struct pikaci_sandbox *sandbox)
 	return upper_make_parents(sandbox, PIKACI_SYSTEM_BIN_DIR, true, 0755);
 }
 
+/* A host folder bound read-write at the same path; it must be named absolutely. */
+static int add_writable_bind(struct pikaci_sandbox *sandbox, const char *path, size_t length,
+                             char *errbuf, size_t errsize)
+{
+	struct bind *grown;
+
+	if (path[0] != '/') {
+		snprintf(errbuf, errsize,
+		         "a folder bound into the sandbox is not an absolute path: %.*s",
+		         (int)length, path);
+		return -EINVAL;
+	}
+	grown = realloc(sandbox->binds, (sandbox->n_binds + 1) * sizeof(*grown));
+	if (!grown) {
+		snprintf(errbuf, errsize, "out of memory");
+		return -ENOMEM;
+	}
+	sandbox->binds = grown;
+	grown[sandbox->n_binds] = (struct bind){ .writable = true, .directory = true };
+	grown[sandbox->n_binds].path = strndup(path, length);
+	if (!grown[sandbox->n_binds].path) {
+		snprintf(errbuf, errsize, "out of memory");
+		return -ENOMEM;
+	}
+	sandbox->n_binds++;
+	return 0;
+}
+
 int pikaci_sandbox_new(const struct pikaci_sandbox_options *options,
                        struct pikaci_sandbox **ret_sandbox, char *errbuf, size_t errsize)
 {
@@ -446,49 +474,23 @@ int pikaci_sandbox_new(const struct pikaci_sandbox_options *options,
 		}
 	}
 	for (char *const *bind = options->writable_binds; bind && *bind; bind++) {
-		struct bind *grown =
-		        realloc(sandbox->binds, (sandbox->n_binds + 1) * sizeof(*grown));
-
-		if (!grown || !(grown[sandbox->n_binds].path = strdup(*bind))) {
-			if (grown)
-				sandbox->binds = grown;
-			r = -ENOMEM;
-			snprintf(errbuf, errsize, "out of memory");
+		r = add_writable_bind(sandbox, *bind, strlen(*bind), errbuf, errsize);
+		if (r < 0)
 			goto fail;
-		}
-		grown[sandbox->n_binds].writable = true;
-		grown[sandbox->n_binds].directory = true;
-		sandbox->binds = grown;
-		sandbox->n_binds++;
 	}
 	/*
 	 * PIKACI_SANDBOX_BIND adds host folders bound read-write into every sandbox, whoever
 	 * makes it: a coverage build's counters must reach the host from guests run inside.
 	 */
-	{
-		const char *extra = getenv("PIKACI_SANDBOX_BIND");
+	for (const char *extra = getenv("PIKACI_SANDBOX_BIND"); extra && *extra;) {
+		size_t length = strcspn(extra, ":");
 
-		while (extra && *extra) {
-			size_t length = strcspn(extra, ":");
-			struct bind *grown =
-			        realloc(sandbox->binds, (sandbox->n_binds + 1) * sizeof(*grown));
-
-			if (!grown || !(grown[sandbox->n_binds].path = strndup(extra, length))) {
-				if (grown)
-					sandbox->binds = grown;
-				r = -ENOMEM;
-				snprintf(errbuf, errsize, "out of memory");
+		if (length > 0) {
+			r = add_writable_bind(sandbox, extra, length, errbuf, errsize);
+			if (r < 0)
 				goto fail;
-			}
-			grown[sandbox->n_binds].writable = true;
-			grown[sandbox->n_binds].directory = true;
-			sandbox->binds = grown;
-			if (length > 0 && extra[0] == '/')
-				sandbox->n_binds++;
-			else
-				free(grown[sandbox->n_binds].path);
-			extra += length + (extra[length] == ':');
 		}
+		extra += length + (extra[length] == ':');
 	}
 	r = prepare_layout(sandbox);
 	if (r < 0) {

@@ -795,12 +795,16 @@ static void test_bad_writable_bind_is_a_clean_error(void **state)
 		char errbuf[512] = "", error[512];
 		int r;
 
-		if (pikaci_sandbox_new(&options, &sandbox, errbuf, sizeof(errbuf)) < 0)
-			fail_msg("sandbox: %s", errbuf);
-		r = pikaci_sandbox_run(sandbox, argv, 10, NULL, NULL, &result);
-		snprintf(error, sizeof(error), "%s", pikaci_sandbox_error(sandbox));
-		pikaci_sandbox_result_clear(&result);
-		pikaci_sandbox_free(sandbox);
+		/* A relative path is refused when the sandbox is made, a missing one at the run. */
+		r = pikaci_sandbox_new(&options, &sandbox, errbuf, sizeof(errbuf));
+		if (r == 0) {
+			r = pikaci_sandbox_run(sandbox, argv, 10, NULL, NULL, &result);
+			snprintf(error, sizeof(error), "%s", pikaci_sandbox_error(sandbox));
+			pikaci_sandbox_result_clear(&result);
+			pikaci_sandbox_free(sandbox);
+		} else {
+			snprintf(error, sizeof(error), "%s", errbuf);
+		}
 		/* The run failed as a whole: no result, and nothing left behind. */
 		assert_int_equal(r, cases[i].code);
 		if (!strstr(error, cases[i].message))
