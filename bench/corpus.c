@@ -106,6 +106,43 @@ static double cases_seconds(const struct run *run)
 	return sum;
 }
 
+/*
+ * The runner starts a case whose command waits out its timeout (accepted, exit code 124)
+ * beside its -j slots (conformance/main.c); the others share the slots.
+ */
+static bool case_waits(const struct bench *b, const char *id)
+{
+	char path[4096];
+	json_t *c;
+	bool waits;
+
+	snprintf(path, sizeof(path), "%s/fixtures/%s/case.json", b->source_dir, id);
+	c = json_load_file(path, 0, NULL);
+	waits = json_is_string(json_object_get(c, "outcome")) &&
+	        strcmp(json_string_value(json_object_get(c, "outcome")), "accepted") == 0 &&
+	        json_integer_value(json_object_get(c, "exit_code")) == 124;
+	json_decref(c);
+	return waits;
+}
+
+/* The guest time of the cases that hold a slot, and how many there are. */
+static double slot_seconds(const struct bench *b, const struct run *run, size_t *ret_count)
+{
+	double sum = 0;
+	size_t i, count = 0;
+	json_t *c;
+
+	json_array_foreach(report_cases(run), i, c)
+	{
+		if (case_waits(b, json_string_value(json_object_get(c, "id"))))
+			continue;
+		sum += json_number_value(json_object_get(c, "seconds"));
+		count++;
+	}
+	*ret_count = count;
+	return sum;
+}
+
 static bool case_has_tag(json_t *c, const char *tag)
 {
 	size_t i;
@@ -157,7 +194,9 @@ static double best_split(const struct job *jobs, size_t n)
 	if (!ms)
 		return NAN;
 	for (size_t i = 0; i < n; i++) {
-		ms[i] = lround(jobs[i].duration * 1000);
+		/* A measured overhead can come out below zero on a noisy machine: no less than 0.
+		 */
+		ms[i] = jobs[i].duration > 0 ? lround(jobs[i].duration * 1000) : 0;
 		total += ms[i];
 	}
 	reach = calloc((size_t)total + 1, 1);
@@ -321,13 +360,20 @@ static int setting_round(const struct bench *b, struct setting *s, int k)
 	return 0;
 }
 
-/* o and the fixed start-up, per -j1 run, from it and the median one-case run (fixed + o). */
-static void setting_overhead(struct setting *s, size_t n)
+/*
+ * o and the fixed start-up, per -j1 run, from it and the median one-case run (fixed + o).
+ * With -j1 the cases that hold the slot run one after the other; the ones that wait out a
+ * timeout run beside it and end before the others do, so they are left out of the sum.
+ */
+static void setting_overhead(const struct bench *b, struct setting *s)
 {
 	double single = samples_median(&s->single);
 
 	for (int k = 0; k < s->j1_runs; k++) {
-		double o = (s->j1[k].wall - single - cases_seconds(&s->j1[k])) / (double)(n - 1);
+		size_t in_slot;
+		double guest = slot_seconds(b, &s->j1[k], &in_slot);
+		double o =
+		        (s->j1[k].wall - single - guest) / (double)(in_slot > 1 ? in_slot - 1 : 1);
 
 		samples_add(&s->overhead, o);
 		samples_add(&s->fixed, single - o);
@@ -420,9 +466,9 @@ int bench_corpus(struct bench *b)
 	n = json_array_size(report_cases(&disk.j1[0]));
 	if (n < 2)
 		goto out;
-	setting_overhead(&disk, n);
+	setting_overhead(b, &disk);
 	if (have_tmpfs)
-		setting_overhead(&tmpfs, n);
+		setting_overhead(b, &tmpfs);
 
 	/* Each case's guest time: its median over the -j1 runs (same order in every report). */
 	jobs = calloc(n, sizeof(*jobs));
@@ -468,16 +514,16 @@ int bench_corpus(struct bench *b)
 	                  disk.o / samples_median(&case_seconds), NULL, GOAL_NONE);
 	bench_row_samples(b, "  runner start-up (corpus, probe, report)", "ms", &disk.fixed, 1e3,
 	                  NAN, NULL, GOAL_NONE);
-	bench_row(b, "  model -j2, corpus order (as the runner does)", "s", disk_model.corpus_order,
+	bench_row(b, "  model -j2, every case in a slot, corpus order", "s",
+	          disk_model.corpus_order, NAN, NAN, NAN, NULL, GOAL_NONE);
+	bench_row(b, "  model -j2, every case in a slot, long first", "s", disk_model.known_first,
 	          NAN, NAN, NAN, NULL, GOAL_NONE);
-	bench_row(b, "  model -j2, known-long cases first", "s", disk_model.known_first, NAN, NAN,
-	          NAN, NULL, GOAL_NONE);
 	bench_row(b, "  bound -j2, any order, each case in a slot", "s", disk_model.best, NAN, NAN,
 	          NAN, "< 5 s", disk_model.best < GOAL_SECONDS ? GOAL_MET : GOAL_MISSED);
 	bench_row(b, "  kill grace that lets that bound reach 5 s", "ms", disk_grace * 1e3, NAN,
 	          NAN, NAN, NULL, GOAL_NONE);
-	bench_row(b, "  model -j2, sleeping cases beside the slots", "s", disk_model.sleepers_aside,
-	          NAN, NAN, NAN, "< 5 s",
+	bench_row(b, "  model -j2, waiting cases beside (the runner)", "s",
+	          disk_model.sleepers_aside, NAN, NAN, NAN, "< 5 s",
 	          disk_model.sleepers_aside < GOAL_SECONDS ? GOAL_MET : GOAL_MISSED);
 	if (have_tmpfs) {
 		bench_row_samples(
