@@ -518,13 +518,13 @@ int bench_corpus(struct bench *b)
 	          disk_model.corpus_order, NAN, NAN, NAN, NULL, GOAL_NONE);
 	bench_row(b, "  model -j2, every case in a slot, long first", "s", disk_model.known_first,
 	          NAN, NAN, NAN, NULL, GOAL_NONE);
+	/* What-ifs of other schedules: figures to compare, not goals. */
 	bench_row(b, "  bound -j2, any order, each case in a slot", "s", disk_model.best, NAN, NAN,
-	          NAN, "< 5 s", disk_model.best < GOAL_SECONDS ? GOAL_MET : GOAL_MISSED);
+	          NAN, NULL, GOAL_NONE);
 	bench_row(b, "  kill grace that lets that bound reach 5 s", "ms", disk_grace * 1e3, NAN,
 	          NAN, NAN, NULL, GOAL_NONE);
 	bench_row(b, "  model -j2, waiting cases beside (the runner)", "s",
-	          disk_model.sleepers_aside, NAN, NAN, NAN, "< 5 s",
-	          disk_model.sleepers_aside < GOAL_SECONDS ? GOAL_MET : GOAL_MISSED);
+	          disk_model.sleepers_aside, NAN, NAN, NAN, NULL, GOAL_NONE);
 	if (have_tmpfs) {
 		bench_row_samples(
 		        b, "corpus -j2: wall, TMPDIR=/dev/shm (tmpfs)", "s", &tmpfs.wall2, 1, NAN,
@@ -532,12 +532,11 @@ int bench_corpus(struct bench *b)
 		bench_row_samples(b, "  runner overhead per case (tmpfs)", "ms", &tmpfs.overhead,
 		                  1e3, tmpfs.o / samples_median(&case_seconds), NULL, GOAL_NONE);
 		bench_row(b, "  bound, same, tmpfs overhead", "s", tmpfs_model.best, NAN, NAN, NAN,
-		          "< 5 s", tmpfs_model.best < GOAL_SECONDS ? GOAL_MET : GOAL_MISSED);
+		          NULL, GOAL_NONE);
 		bench_row(b, "  kill grace that lets that bound reach 5 s", "ms", tmpfs_grace * 1e3,
 		          NAN, NAN, NAN, NULL, GOAL_NONE);
 		bench_row(b, "  model -j2, tmpfs, 250 ms grace, long first", "s",
-		          best_model.known_first, NAN, NAN, NAN, "< 5 s",
-		          best_model.known_first < GOAL_SECONDS ? GOAL_MET : GOAL_MISSED);
+		          best_model.known_first, NAN, NAN, NAN, NULL, GOAL_NONE);
 	}
 
 	json_object_set_new(details, "cases", json_integer((json_int_t)n));
