@@ -140,15 +140,28 @@ static void test_fresh_private_tmp(void **state)
 	char marker[] = "/tmp/pikaci-host-marker.XXXXXX";
 	struct pikaci_sandbox_result *r;
 	int fd = mkstemp(marker);
-	char script[256];
+	char script[1024], skip[512] = "";
+	const char *binds = getenv("PIKACI_SANDBOX_BIND");
 	struct stat st;
 
 	assert_true(fd >= 0);
 	close(fd);
+	/* Folders bound in under /tmp (a coverage build in a clone there) are the only entries. */
+	while (binds && *binds) {
+		size_t length = strcspn(binds, ":");
+
+		if (length > 5 && strncmp(binds, "/tmp/", 5) == 0) {
+			size_t top = strcspn(binds + 5, ":/");
+
+			snprintf(skip + strlen(skip), sizeof(skip) - strlen(skip), " -e '%.*s'",
+			         (int)top, binds + 5);
+		}
+		binds += length + (binds[length] == ':');
+	}
 	snprintf(script, sizeof(script),
-	         "test -e %s && echo leaked; ls -A /tmp | wc -l; touch /tmp/inside-only; "
-	         "stat -c %%a /tmp",
-	         marker);
+	         "test -e %s && echo leaked; ls -A /tmp | grep -v -x -F -e '' %s | wc -l; "
+	         "touch /tmp/inside-only; stat -c %%a /tmp",
+	         marker, skip);
 	r = sh(state, script, 10);
 	unlink(marker);
 	assert_exit(r, 0);
