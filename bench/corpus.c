@@ -106,21 +106,26 @@ static double cases_seconds(const struct run *run)
 	return sum;
 }
 
+/* A fixture's case.json (NULL when it cannot be read). */
+static json_t *fixture_case(const struct bench *b, const char *id)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/fixtures/%s/case.json", b->source_dir, id);
+	return json_load_file(path, 0, NULL);
+}
+
 /*
  * The runner starts a case whose command waits out its timeout (accepted, exit code 124)
  * beside its -j slots (conformance/main.c); the others share the slots.
  */
 static bool case_waits(const struct bench *b, const char *id)
 {
-	char path[4096];
-	json_t *c;
-	bool waits;
+	json_t *c = fixture_case(b, id);
+	bool waits = json_is_string(json_object_get(c, "outcome")) &&
+	             strcmp(json_string_value(json_object_get(c, "outcome")), "accepted") == 0 &&
+	             json_integer_value(json_object_get(c, "exit_code")) == 124;
 
-	snprintf(path, sizeof(path), "%s/fixtures/%s/case.json", b->source_dir, id);
-	c = json_load_file(path, 0, NULL);
-	waits = json_is_string(json_object_get(c, "outcome")) &&
-	        strcmp(json_string_value(json_object_get(c, "outcome")), "accepted") == 0 &&
-	        json_integer_value(json_object_get(c, "exit_code")) == 124;
 	json_decref(c);
 	return waits;
 }
@@ -240,15 +245,11 @@ static int by_known_length(const void *a, const void *b)
 
 static double fixture_min_seconds(const struct bench *b, const char *id)
 {
-	char path[4096];
-	json_t *c;
-	double value;
+	json_t *c = fixture_case(b, id);
+	double value = json_is_number(json_object_get(c, "min_seconds"))
+	                       ? json_number_value(json_object_get(c, "min_seconds"))
+	                       : 0;
 
-	snprintf(path, sizeof(path), "%s/fixtures/%s/case.json", b->source_dir, id);
-	c = json_load_file(path, 0, NULL);
-	value = json_is_number(json_object_get(c, "min_seconds"))
-	                ? json_number_value(json_object_get(c, "min_seconds"))
-	                : 0;
 	json_decref(c);
 	return value;
 }
