@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "clauses.h"
+#include "corpus-path.h"
 #include "fixture.h"
 #include "judge.h"
 #include "pikaci-contract.h"
@@ -107,7 +108,7 @@ static const char usage_text[] =
 
 static void usage(FILE *out)
 {
-	fprintf(out, usage_text, PIKACI_FIXTURES_DIR);
+	fprintf(out, usage_text, corpus_default_path());
 }
 
 /* --- Small helpers ------------------------------------------------------------------------ */
@@ -693,7 +694,8 @@ static int parse_options(int argc, char **argv, struct options *opt)
 	char *end;
 	int c;
 
-	opt->fixtures = getenv("PIKACI_FIXTURES") ? getenv("PIKACI_FIXTURES") : PIKACI_FIXTURES_DIR;
+	opt->fixtures =
+	        getenv("PIKACI_FIXTURES") ? getenv("PIKACI_FIXTURES") : corpus_default_path();
 	opt->jobs = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
 	opt->case_timeout = 30;
 	opt->time_scale = 1;
