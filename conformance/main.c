@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "clauses.h"
+#include "expect.h"
 #include "fixture.h"
 #include "judge.h"
 #include "pikaci-contract.h"
@@ -523,76 +524,6 @@ static void worker_finish(struct worker *w, struct case_result *result)
 		result->status = STATUS_ERROR;
 }
 
-/* --- Expectations ------------------------------------------------------------------------- */
-
-#define EXPECT_FILE_MAX (1u << 20)
-
-/*
- * Lines "PATTERN fail|skip|pass REASON": PATTERN is a case id or a glob over ids, the last line
- * that matches a case decides, and a pattern matching no case is an error (a typo must not
- * silently expect nothing). `pass` takes a case back out of an earlier glob.
- */
-static int expectations_load(const char *path, const struct corpus *corpus,
-                             struct case_result *results, bool *skip)
-{
-	char *text = NULL, *line, *next;
-	size_t length = 0, number = 0;
-	int r = read_file(path, EXPECT_FILE_MAX, &text, &length);
-
-	/* A FIFO, a device (/dev/zero) or a folder is refused before any read; a size cap. */
-	if (r < 0) {
-		fprintf(stderr, "pikaci-conform: cannot read %s (--expect): %s\n", path,
-		        r == -EFBIG ? "larger than 1 MiB" : read_file_error(r));
-		return r;
-	}
-	if (memchr(text, '\0', length)) {
-		fprintf(stderr,
-		        "pikaci-conform: cannot read %s (--expect): a text file has no NUL byte\n",
-		        path);
-		free(text);
-		return -EINVAL;
-	}
-	for (line = text; line && *line; line = next) {
-		char pattern[256], kind[16];
-		int consumed = 0;
-		size_t matched = 0;
-
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		number++;
-		if (line[strspn(line, " \t")] == '#' || line[strspn(line, " \t")] == '\0')
-			continue;
-		if (sscanf(line, " %255s %15s %n", pattern, kind, &consumed) < 2 ||
-		    !line[consumed] ||
-		    (strcmp(kind, "fail") != 0 && strcmp(kind, "skip") != 0 &&
-		     strcmp(kind, "pass") != 0)) {
-			fprintf(stderr,
-			        "pikaci-conform: %s:%zu: expected \"CASE-ID fail|skip|pass "
-			        "REASON\"\n",
-			        path, number);
-			r = -EINVAL;
-			continue;
-		}
-		for (size_t k = 0; k < corpus->n_cases; k++) {
-			if (fnmatch(pattern, corpus->cases[k].id, 0) != 0)
-				continue;
-			matched++;
-			free(results[k].expectation);
-			results[k].expectation =
-			        strcmp(kind, "pass") == 0 ? NULL : strdup(line + consumed);
-			skip[k] = strcmp(kind, "skip") == 0;
-		}
-		if (!matched) {
-			fprintf(stderr, "pikaci-conform: %s:%zu: no case \"%s\" in the corpus\n",
-			        path, number, pattern);
-			r = -EINVAL;
-		}
-	}
-	free(text);
-	return r;
-}
-
 /* --- main ----------------------------------------------------------------------------------- */
 
 /* Bounds of the time options (README "Limits"): a day per case, a hundredfold stretch. */
@@ -903,7 +834,7 @@ static int run_all(const struct options *opt, const struct corpus *corpus)
 		beside[i] = waits_out(&corpus->cases[i]);
 		chosen += run[i];
 	}
-	if (opt->expect && expectations_load(opt->expect, corpus, results, skip) < 0) {
+	if (opt->expect && expectations_load(opt->expect, corpus, results, skip, stderr) < 0) {
 		code = EXIT_USAGE;
 		goto out;
 	}

@@ -255,9 +255,10 @@ static void tap_line(FILE *out, size_t number, const struct case_result *c)
 		fputc('\n', out);
 		break;
 	case STATUS_XPASS:
-		fputs(": unexpectedly passed (listed as failing: ", out);
+		/* The expectation is the user's text: a comment, like a guest's. */
+		fputs(": unexpectedly passed\n# listed as failing: ", out);
 		tap_escaped(out, c->expectation ? c->expectation : "");
-		fputs(")\n", out);
+		fputc('\n', out);
 		return;
 	default:
 		fputs(" [", out);
@@ -269,14 +270,22 @@ static void tap_line(FILE *out, size_t number, const struct case_result *c)
 		tap_diagnostic(out, message);
 }
 
+/* "pikaci-conform: N case(s) against GUEST": the guest's command line is the user's bytes. */
+static void header_line(FILE *out, const struct report *r)
+{
+	fprintf(out, "pikaci-conform: %zu case(s) against ", r->n_planned);
+	text_escaped(out, r->guest);
+	fputc('\n', out);
+}
+
 void report_begin(struct report *r)
 {
 	if (r->format == FORMAT_TAP)
 		fprintf(r->out, "TAP version 14\n1..%zu\n", r->n_planned);
 	else if (r->format == FORMAT_TEXT)
-		fprintf(r->out, "pikaci-conform: %zu case(s) against %s\n", r->n_planned, r->guest);
+		header_line(r->out, r);
 	if (r->progress)
-		printf("pikaci-conform: %zu case(s) against %s\n", r->n_planned, r->guest);
+		header_line(stdout, r);
 	fflush(r->out);
 }
 

@@ -608,6 +608,29 @@ out:
 	json_decref(result);
 }
 
+/*
+ * verdict.json: the outcome, the exit code, the message and the reason. The message and reason
+ * quote the guest, so they are made valid UTF-8 here (cut on a character boundary, invalid
+ * bytes replaced): a guest's bytes can never keep the verdict from being written. NULL only
+ * when memory runs out.
+ */
+static json_t *verdict_json_new(struct decision *d, const char *transport)
+{
+	json_t *verdict;
+
+	text_sanitize_in_place(d->message, sizeof(d->message));
+	text_sanitize_in_place(d->reason, sizeof(d->reason));
+	verdict =
+	        json_pack("{s:s, s:i, s:s, s:s}", "outcome", outcome_name(d->outcome), "exit_code",
+	                  d->exit_code, "message", d->message, "transport", transport);
+	if (verdict && d->reason[0] &&
+	    json_object_set_new(verdict, "reason", json_string(d->reason)) < 0) {
+		json_decref(verdict);
+		return NULL;
+	}
+	return verdict;
+}
+
 int main(int argc, char **argv)
 {
 	struct host_options opt = { 0 };
@@ -685,14 +708,7 @@ int main(int argc, char **argv)
 	decide(&exchange, deadline, &d);
 
 report:
-	/* The message and reason quote the guest: valid UTF-8, cut on a character boundary. */
-	text_sanitize_in_place(d.message, sizeof(d.message));
-	text_sanitize_in_place(d.reason, sizeof(d.reason));
-	verdict = json_pack("{s:s, s:i, s:s, s:s}", "outcome", outcome_name(d.outcome), "exit_code",
-	                    d.exit_code, "message", d.message, "transport",
-	                    opt.local ? "local" : "incus");
-	if (verdict && d.reason[0])
-		json_object_set_new(verdict, "reason", json_string(d.reason));
+	verdict = verdict_json_new(&d, opt.local ? "local" : "incus");
 	/* A guest killed mid-run leaves files that describe no finished run: not collected. */
 	if (opt.out &&
 	    (!verdict ||
