@@ -79,13 +79,16 @@ static const char usage_text[] =
 	"                      carry the tag or belong to the profile; repeatable (any matches)\n"
 	"  -j, --jobs N        cases run in parallel (default: the number of CPUs); cases that\n"
 	"                      wait out a timeout (exit 124) run beside them, using no CPU\n"
-	"  --case-timeout S    seconds before a guest still running is killed: TIMEOUT (30)\n"
-	"  --time-scale F      stretch time bounds and timeouts (slow wrappers such as valgrind)\n"
+	"  --case-timeout S    seconds before a guest still running is killed: TIMEOUT (30;\n"
+	"                      at most 86400)\n"
+	"  --time-scale F      stretch time bounds and timeouts (slow wrappers such as valgrind;\n"
+	"                      at most 100)\n"
 	"  --format FORMAT     text, tap, junit or json (default: text)\n"
 	"  --output FILE       write the report to FILE; progress still goes to stdout\n"
 	"  --expect FILE       lines \"CASE fail|skip|pass REASON\" (CASE may be a glob; the last\n"
 	"                      matching line wins): known failures and skips. A listed failure\n"
-	"                      that passes is an unexpected pass (xpass) and fails the run\n"
+	"                      that passes is an unexpected pass (xpass) and fails the run;\n"
+	"                      a regular file of at most 1 MiB\n"
 	"  --keep DIR          a repro bundle per failing case: request, expectation, the\n"
 	"                      guest's files and output, verdict.txt and replay.sh\n"
 	"  --incus-image ALIAS validate a guest image: each case in a fresh container from ALIAS,\n"
@@ -260,7 +263,7 @@ static void keep_bundle(const struct options *opt, const struct fixture *f,
 				                 opt->incus.key,    opt->incus.ca,
 				                 opt->incus.project };
 
-			for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+			for (size_t i = 0; i < ELEMENTSOF(flags); i++) {
 				if (!values[i])
 					continue;
 				fprintf(out, " %s ", flags[i]);
