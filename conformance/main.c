@@ -39,7 +39,10 @@
 #define EXIT_USAGE           2
 #define EXIT_REPORT_FAILED   4 /* the report could not be written whole */
 #define EXIT_CANNOT_SANDBOX  77
-#define EXIT_HARNESS         99
+
+/* The longest check message sent from a worker or kept (a check quotes at most a few lines). */
+#define CHECK_MESSAGE_MAX 4096
+#define EXIT_HARNESS      99
 
 struct options {
 	const char *fixtures;
@@ -134,6 +137,20 @@ static int copy_file(const char *from, const char *to)
 	return r;
 }
 
+/*
+ * One line of verdict.txt from text the guest controls (a message quoting it, a path it
+ * created): valid UTF-8, control characters as '?', so no file name can forge a line.
+ */
+static void line_put(FILE *out, const char *text)
+{
+	char *clean = text_sanitize_dup(text, strlen(text), CHECK_MESSAGE_MAX);
+
+	for (const char *p = clean ? clean : ""; *p; p++)
+		fputc((unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p, out);
+	fputc('\n', out);
+	free(clean);
+}
+
 /* Shell-quotes one word for replay.sh. */
 static void shell_quote(FILE *out, const char *word)
 {
@@ -224,17 +241,23 @@ static void keep_bundle(const struct options *opt, const struct fixture *f,
 	out = fopen(path, "w");
 	if (out) {
 		fprintf(out, "%s %s\n", status, f->id);
-		for (size_t i = 0; v && i < v->n_checks; i++)
-			fprintf(out, "%s [%s] %s\n", v->checks[i].ok ? "ok  " : "FAIL",
-			        v->checks[i].clause, v->checks[i].message);
+		for (size_t i = 0; v && i < v->n_checks; i++) {
+			fprintf(out, "%s [%s] ", v->checks[i].ok ? "ok  " : "FAIL",
+			        v->checks[i].clause);
+			line_put(out, v->checks[i].message);
+		}
 		for (size_t i = 0; v && i < v->n_not_applicable; i++)
 			fprintf(out, "n/a  %s\n", v->not_applicable[i]);
 		if (o && o->have_changes) {
 			fprintf(out, "\nchanges the run made:\n");
-			for (size_t i = 0; i < o->n_changes; i++)
-				fprintf(out, "%c %s\n", o->changes[i].kind, o->changes[i].path);
+			for (size_t i = 0; i < o->n_changes; i++) {
+				fprintf(out, "%c ", o->changes[i].kind);
+				line_put(out, o->changes[i].path);
+			}
 		}
-		fclose(out);
+		if (fclose(out) != 0)
+			fprintf(stderr, "pikaci-conform: repro bundle for %s: cannot write %s\n",
+			        f->id, path);
 	}
 	snprintf(path, sizeof(path), "%s/replay.sh", dir);
 	out = fopen(path, "w");
@@ -293,9 +316,6 @@ static struct pikaci_transport *transport_new(const struct options *opt, char *e
 		*ret_error = pikaci_transport_local_new(&t, errbuf, size);
 	return *ret_error < 0 ? NULL : t;
 }
-
-/* The longest check message sent from a worker (a check quotes at most a few lines). */
-#define CHECK_MESSAGE_MAX 4096
 
 static json_t *checks_json(const struct verdict *v)
 {
