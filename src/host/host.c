@@ -440,8 +440,8 @@ static int save_collected(const char *out, const struct pikaci_exchange *x, cons
 	snprintf(fresh, sizeof(fresh), "%s.XXXXXX", dir);
 	if (!mkdtemp(fresh)) {
 		r = -errno;
-		failed = fresh;
-		goto out;
+		fprintf(stderr, "pikaci-host: --out: cannot create %s: %s\n", fresh, strerror(-r));
+		return r;
 	}
 	for (int i = 0; r == 0 && i < _PIKACI_FILE_MAX; i++) {
 		if (x && !x->files[i].error)
@@ -461,7 +461,8 @@ static int save_collected(const char *out, const struct pikaci_exchange *x, cons
 	}
 	if (r == 0 && chmod(fresh, 0755) < 0)
 		r = -errno;
-	failed = dir;
+	if (r == 0)
+		failed = dir;
 	if (r == 0 && renameat2(AT_FDCWD, fresh, AT_FDCWD, dir, RENAME_EXCHANGE) == 0) {
 		/* fresh now names the earlier --out. */
 		r = out_dir_remove(fresh);
@@ -483,8 +484,11 @@ static int save_collected(const char *out, const struct pikaci_exchange *x, cons
 	if (r < 0)
 		out_dir_remove(fresh);
 out:
-	if (r < 0)
-		fprintf(stderr, "pikaci-host: --out: cannot write %s: %s\n", failed ? failed : dir,
+	if (r < 0 && failed == dir)
+		fprintf(stderr, "pikaci-host: --out: cannot put %s in place: %s\n", dir,
+		        strerror(-r));
+	else if (r < 0)
+		fprintf(stderr, "pikaci-host: --out: cannot write %s into %s: %s\n", failed, fresh,
 		        strerror(-r));
 	free(text);
 	return r;
