@@ -123,8 +123,7 @@ static void usage(FILE *out)
 
 /* --- Small helpers ------------------------------------------------------------------------ */
 
-/* A copy of a fixture's file into a repro bundle: mode 0644 from the bytes, whatever the source's.
- */
+/* A fixture's file copied into a repro bundle: mode 0644, from its bytes. */
 static int copy_file(const char *from, const char *to)
 {
 	char *bytes = NULL;
@@ -191,6 +190,27 @@ static void read_watch(int fd, struct observation *o)
 	}
 }
 
+/* A bundle file that could not be written is said; the verdict stands. */
+static void bundle_failed(const struct fixture *f, const char *path, int r)
+{
+	if (r < 0)
+		fprintf(stderr, "pikaci-conform: repro bundle for %s: cannot write %s: %s\n", f->id,
+		        path, read_file_error(r));
+}
+
+/* dir/name holds bytes (mode 0644), or is removed when bytes is NULL. */
+static void bundle_put(const struct fixture *f, const char *dir, const char *name,
+                       const char *bytes, size_t length)
+{
+	char path[PATH_MAX + 64];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (bytes)
+		bundle_failed(f, path, write_file(path, bytes, length, 0644));
+	else if (unlink(path) < 0 && errno != ENOENT)
+		bundle_failed(f, path, -errno);
+}
+
 static void keep_bundle(const struct options *opt, const struct fixture *f,
                         const struct pikaci_exchange *x, const struct verdict *v,
                         const struct observation *o, const char *status)
@@ -213,29 +233,22 @@ static void keep_bundle(const struct options *opt, const struct fixture *f,
 		char from[PATH_MAX + 16];
 
 		snprintf(from, sizeof(from), "%s/case.json", f->dir);
-		copy_file(from, path);
+		bundle_failed(f, path, copy_file(from, path));
 	}
-	if (f->request) {
-		snprintf(path, sizeof(path), "%s/request.json", dir);
-		write_file(path, f->request, f->request_length, 0644);
-	}
-	if (f->has_stdout) {
-		snprintf(path, sizeof(path), "%s/expected-stdout", dir);
-		write_file(path, f->stdout_bytes, f->stdout_length, 0644);
-	}
-	if (x) {
-		snprintf(path, sizeof(path), "%s/stdout", dir);
-		write_file(path, x->run.out, x->run.out_length, 0644);
-		snprintf(path, sizeof(path), "%s/stderr", dir);
-		write_file(path, x->run.err, x->run.err_length, 0644);
-		for (int i = 0; i < _PIKACI_FILE_MAX; i++) {
-			const char *name = strrchr(pikaci_file_path((enum pikaci_file)i), '/') + 1;
+	/* Every file is this run's: one this run has not is removed, never left from an earlier. */
+	bundle_put(f, dir, "request.json", f->request, f->request_length);
+	bundle_put(f, dir, "expected-stdout", f->has_stdout ? f->stdout_bytes : NULL,
+	           f->stdout_length);
+	bundle_put(f, dir, "stdout", x ? x->run.out : NULL, x ? x->run.out_length : 0);
+	bundle_put(f, dir, "stderr", x ? x->run.err : NULL, x ? x->run.err_length : 0);
+	for (int i = 0; i < _PIKACI_FILE_MAX; i++) {
+		const char *name = strrchr(pikaci_file_path((enum pikaci_file)i), '/') + 1;
+		char actual[PATH_MAX + 64];
+		bool have = x && !x->files[i].error;
 
-			if (x->files[i].error)
-				continue;
-			snprintf(path, sizeof(path), "%s/actual/%s", dir, name);
-			write_file(path, x->files[i].bytes, x->files[i].length, 0644);
-		}
+		snprintf(actual, sizeof(actual), "actual/%s", name);
+		bundle_put(f, dir, actual, have ? x->files[i].bytes : NULL,
+		           have ? x->files[i].length : 0);
 	}
 	snprintf(path, sizeof(path), "%s/verdict.txt", dir);
 	out = fopen(path, "w");
