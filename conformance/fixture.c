@@ -27,6 +27,13 @@ void problems_add(struct problems *problems, const char *fmt, ...)
 	if (vasprintf(&text, fmt, ap) < 0)
 		text = NULL;
 	va_end(ap);
+	/* A problem may quote the file (jansson's error text does): valid UTF-8 to print it. */
+	if (text && !text_is_valid(text, strlen(text))) {
+		char *clean = text_sanitize_dup(text, strlen(text), strlen(text) * 3);
+
+		free(text);
+		text = clean;
+	}
 	grown = text ? realloc(problems->items, (problems->n_items + 1) * sizeof(*grown)) : NULL;
 	if (!grown) {
 		free(text);
