@@ -1061,6 +1061,12 @@ int main(int argc, char **argv)
 	if (code == 0)
 		code = run_all(&opt, &corpus);
 out:
+	/* --list, --lint, --coverage-report and progress are reports too: none lost silently. */
+	if ((fflush(stdout) != 0 || ferror(stdout)) &&
+	    (code == EXIT_ALL_AS_EXPECTED || code == EXIT_SOME_FAILED)) {
+		fprintf(stderr, "pikaci-conform: cannot write to stdout\n");
+		code = EXIT_REPORT_FAILED;
+	}
 	problems_clear(&problems);
 	corpus_clear(&corpus);
 	options_clear(&opt);
