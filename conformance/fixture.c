@@ -15,8 +15,7 @@
 #include "clauses.h"
 #include "fixture.h"
 #include "pikaci-contract.h"
-
-#define FIXTURE_FILE_MAX (PIKACI_REQUEST_MAX_BYTES * 2)
+#include "shared.h"
 
 void problems_add(struct problems *problems, const char *fmt, ...)
 {
@@ -28,6 +27,13 @@ void problems_add(struct problems *problems, const char *fmt, ...)
 	if (vasprintf(&text, fmt, ap) < 0)
 		text = NULL;
 	va_end(ap);
+	/* A problem may quote the file (jansson's error text does): valid UTF-8 to print it. */
+	if (text && !text_is_valid(text, strlen(text))) {
+		char *clean = text_sanitize_dup(text, strlen(text), strlen(text) * 3);
+
+		free(text);
+		text = clean;
+	}
 	grown = text ? realloc(problems->items, (problems->n_items + 1) * sizeof(*grown)) : NULL;
 	if (!grown) {
 		free(text);
@@ -59,39 +65,6 @@ int profile_parse(const char *name, enum fixture_profile *ret)
 		*ret = PROFILE_ROBUSTNESS;
 	else
 		return -EINVAL;
-	return 0;
-}
-
-/* Reads a whole file; -ENOENT when absent. */
-static int read_file(const char *path, size_t max, char **ret, size_t *ret_length)
-{
-	struct stat st;
-	char *bytes;
-	size_t length = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
-		close(fd);
-		return -EINVAL;
-	}
-	bytes = malloc((size_t)st.st_size + 1);
-	if (!bytes) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (length < (size_t)st.st_size) {
-		ssize_t n = read(fd, bytes + length, (size_t)st.st_size - length);
-
-		if (n <= 0)
-			break;
-		length += (size_t)n;
-	}
-	close(fd);
-	bytes[length] = '\0';
-	*ret = bytes;
-	*ret_length = length;
 	return 0;
 }
 
@@ -227,7 +200,7 @@ static bool fixture_load(const char *corpus_dir, const char *id, struct fixture 
 	snprintf(path, sizeof(path), "%s/case.json", f->dir);
 	r = read_file(path, FIXTURE_FILE_MAX, &text, &length);
 	if (r < 0) {
-		problems_add(problems, "%s: cannot read case.json: %s", id, strerror(-r));
+		problems_add(problems, "%s: cannot read case.json: %s", id, read_file_error(r));
 		goto out;
 	}
 	doc = json_loadb(text, length, JSON_REJECT_DUPLICATES, &jerr);
@@ -349,8 +322,7 @@ static bool fixture_load(const char *corpus_dir, const char *id, struct fixture 
 		f->stdout_length = stdout_length;
 		stdout_file = NULL;
 	} else if (r != -ENOENT) {
-		problems_add(problems, "%s: cannot read stdout: %s", id,
-		             r == -EINVAL ? "not a regular file" : strerror(-r));
+		problems_add(problems, "%s: cannot read stdout: %s", id, read_file_error(r));
 	}
 	if (f->has_stdout && f->outcome != OUTCOME_ACCEPTED)
 		problems_add(problems, "%s: only an accepted case expects output", id);
@@ -376,7 +348,7 @@ static bool fixture_load(const char *corpus_dir, const char *id, struct fixture 
 	snprintf(path, sizeof(path), "%s/request.json", f->dir);
 	r = read_file(path, FIXTURE_FILE_MAX, &f->request, &f->request_length);
 	if (f->deliver == PIKACI_DELIVER_FILE && r < 0)
-		problems_add(problems, "%s: cannot read request.json: %s", id, strerror(-r));
+		problems_add(problems, "%s: cannot read request.json: %s", id, read_file_error(r));
 	if (f->deliver != PIKACI_DELIVER_FILE && r == 0)
 		problems_add(problems, "%s: request.json is never delivered with deliver \"%s\"",
 		             id, json_string_value(json_object_get(doc, "deliver")));

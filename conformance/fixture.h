@@ -8,6 +8,12 @@
 
 #include "transport.h"
 
+/*
+ * The largest case.json or request.json read (stdout: eight times this); a larger file, or one
+ * that is not a regular file (a FIFO, a device, a folder), is a malformed case.
+ */
+#define FIXTURE_FILE_MAX (PIKACI_REQUEST_MAX_BYTES * 2)
+
 enum fixture_profile {
 	PROFILE_CONTRACT,
 	PROFILE_ROBUSTNESS,

@@ -13,6 +13,7 @@
 #include <fnmatch.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,17 +27,23 @@
 
 #include "clauses.h"
 #include "corpus-path.h"
+#include "expect.h"
 #include "fixture.h"
 #include "judge.h"
 #include "pikaci-contract.h"
 #include "report.h"
+#include "shared.h"
 #include "transport.h"
 
 #define EXIT_ALL_AS_EXPECTED 0
 #define EXIT_SOME_FAILED     1
 #define EXIT_USAGE           2
+#define EXIT_REPORT_FAILED   4 /* the report could not be written whole */
 #define EXIT_CANNOT_SANDBOX  77
-#define EXIT_HARNESS         99
+
+/* The longest check message sent from a worker or kept (a check quotes at most a few lines). */
+#define CHECK_MESSAGE_MAX 4096
+#define EXIT_HARNESS      99
 
 struct options {
 	const char *fixtures;
@@ -76,13 +83,16 @@ static const char usage_text[] =
 	"                      carry the tag or belong to the profile; repeatable (any matches)\n"
 	"  -j, --jobs N        cases run in parallel (default: the number of CPUs); cases that\n"
 	"                      wait out a timeout (exit 124) run beside them, using no CPU\n"
-	"  --case-timeout S    seconds before a guest still running is killed: TIMEOUT (30)\n"
-	"  --time-scale F      stretch time bounds and timeouts (slow wrappers such as valgrind)\n"
+	"  --case-timeout S    seconds before a guest still running is killed: TIMEOUT (30;\n"
+	"                      at most 86400)\n"
+	"  --time-scale F      stretch time bounds and timeouts (slow wrappers such as valgrind;\n"
+	"                      at most 100)\n"
 	"  --format FORMAT     text, tap, junit or json (default: text)\n"
 	"  --output FILE       write the report to FILE; progress still goes to stdout\n"
 	"  --expect FILE       lines \"CASE fail|skip|pass REASON\" (CASE may be a glob; the last\n"
 	"                      matching line wins): known failures and skips. A listed failure\n"
-	"                      that passes is an unexpected pass (xpass) and fails the run\n"
+	"                      that passes is an unexpected pass (xpass) and fails the run;\n"
+	"                      a regular file of at most 1 MiB\n"
 	"  --keep DIR          a repro bundle per failing case: request, expectation, the\n"
 	"                      guest's files and output, verdict.txt and replay.sh\n"
 	"  --incus-image ALIAS validate a guest image: each case in a fresh container from ALIAS,\n"
@@ -103,7 +113,8 @@ static const char usage_text[] =
 	"bound read-write into every sandbox, e.g. a coverage build).\n"
 	"\n"
 	"Exit status: 0 every case as expected; 1 some case failed (fail, timeout or xpass);\n"
-	"2 usage error; 77 cannot sandbox here (needs root and overlayfs); 99 harness failure.\n";
+	"2 usage error; 4 the report could not be written (e.g. a full disk); 77 cannot\n"
+	"sandbox here (needs root and overlayfs); 99 harness failure.\n";
 /* clang-format on */
 
 static void usage(FILE *out)
@@ -113,78 +124,31 @@ static void usage(FILE *out)
 
 /* --- Small helpers ------------------------------------------------------------------------ */
 
-static char **split_words(const char *text, const char *separators)
-{
-	char *copy = strdup(text ? text : ""), *save = NULL, *word;
-	char **words = calloc(strlen(copy) + 2, sizeof(*words));
-	size_t n = 0;
-
-	if (!copy || !words) {
-		free(copy);
-		free(words);
-		return NULL;
-	}
-	for (word = strtok_r(copy, separators, &save); word;
-	     word = strtok_r(NULL, separators, &save))
-		words[n++] = strdup(word);
-	free(copy);
-	return words;
-}
-
-static void words_free(char **words)
-{
-	for (size_t i = 0; words && words[i]; i++)
-		free(words[i]);
-	free(words);
-}
-
-static int write_file(const char *path, const void *bytes, size_t length, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	const char *p = bytes;
-
-	if (fd < 0)
-		return -errno;
-	while (length > 0) {
-		ssize_t n = write(fd, p, length);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			close(fd);
-			return -errno;
-		}
-		p += n;
-		length -= (size_t)n;
-	}
-	return close(fd) < 0 ? -errno : 0;
-}
-
+/* A fixture's file copied into a repro bundle: mode 0644, from its bytes. */
 static int copy_file(const char *from, const char *to)
 {
 	char *bytes = NULL;
 	size_t length = 0;
-	FILE *in = fopen(from, "rb");
-	FILE *mem = open_memstream(&bytes, &length);
-	char chunk[65536];
-	size_t n;
-	int r;
+	int r = read_file(from, FIXTURE_FILE_MAX, &bytes, &length);
 
-	if (!in || !mem) {
-		if (in)
-			fclose(in);
-		if (mem)
-			fclose(mem);
-		free(bytes);
-		return -ENOENT;
-	}
-	while ((n = fread(chunk, 1, sizeof(chunk), in)) > 0)
-		fwrite(chunk, 1, n, mem);
-	fclose(in);
-	fclose(mem);
-	r = write_file(to, bytes, length, 0644);
+	if (r == 0)
+		r = write_file(to, bytes, length, 0644);
 	free(bytes);
 	return r;
+}
+
+/*
+ * One line of verdict.txt from text the guest controls (a message quoting it, a path it
+ * created): valid UTF-8, control characters as '?', so no file name can forge a line.
+ */
+static void line_put(FILE *out, const char *text)
+{
+	char *clean = text_sanitize_dup(text, strlen(text), CHECK_MESSAGE_MAX);
+
+	for (const char *p = clean ? clean : ""; *p; p++)
+		fputc((unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p, out);
+	fputc('\n', out);
+	free(clean);
 }
 
 /* Shell-quotes one word for replay.sh. */
@@ -227,6 +191,27 @@ static void read_watch(int fd, struct observation *o)
 	}
 }
 
+/* A bundle file that could not be written is said; the verdict stands. */
+static void bundle_failed(const struct fixture *f, const char *path, int r)
+{
+	if (r < 0)
+		fprintf(stderr, "pikaci-conform: repro bundle for %s: cannot write %s: %s\n", f->id,
+		        path, read_file_error(r));
+}
+
+/* dir/name holds bytes (mode 0644), or is removed when bytes is NULL. */
+static void bundle_put(const struct fixture *f, const char *dir, const char *name,
+                       const char *bytes, size_t length)
+{
+	char path[PATH_MAX + 64];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (bytes)
+		bundle_failed(f, path, write_file(path, bytes, length, 0644));
+	else if (unlink(path) < 0 && errno != ENOENT)
+		bundle_failed(f, path, -errno);
+}
+
 static void keep_bundle(const struct options *opt, const struct fixture *f,
                         const struct pikaci_exchange *x, const struct verdict *v,
                         const struct observation *o, const char *status)
@@ -249,45 +234,44 @@ static void keep_bundle(const struct options *opt, const struct fixture *f,
 		char from[PATH_MAX + 16];
 
 		snprintf(from, sizeof(from), "%s/case.json", f->dir);
-		copy_file(from, path);
+		bundle_failed(f, path, copy_file(from, path));
 	}
-	if (f->request) {
-		snprintf(path, sizeof(path), "%s/request.json", dir);
-		write_file(path, f->request, f->request_length, 0644);
-	}
-	if (f->has_stdout) {
-		snprintf(path, sizeof(path), "%s/expected-stdout", dir);
-		write_file(path, f->stdout_bytes, f->stdout_length, 0644);
-	}
-	if (x) {
-		snprintf(path, sizeof(path), "%s/stdout", dir);
-		write_file(path, x->run.out, x->run.out_length, 0644);
-		snprintf(path, sizeof(path), "%s/stderr", dir);
-		write_file(path, x->run.err, x->run.err_length, 0644);
-		for (int i = 0; i < _PIKACI_FILE_MAX; i++) {
-			const char *name = strrchr(pikaci_file_path((enum pikaci_file)i), '/') + 1;
+	/* Every file is this run's: one this run has not is removed, never left from an earlier. */
+	bundle_put(f, dir, "request.json", f->request, f->request_length);
+	bundle_put(f, dir, "expected-stdout", f->has_stdout ? f->stdout_bytes : NULL,
+	           f->stdout_length);
+	bundle_put(f, dir, "stdout", x ? x->run.out : NULL, x ? x->run.out_length : 0);
+	bundle_put(f, dir, "stderr", x ? x->run.err : NULL, x ? x->run.err_length : 0);
+	for (int i = 0; i < _PIKACI_FILE_MAX; i++) {
+		const char *name = strrchr(pikaci_file_path((enum pikaci_file)i), '/') + 1;
+		char actual[PATH_MAX + 64];
+		bool have = x && !x->files[i].error;
 
-			if (x->files[i].error)
-				continue;
-			snprintf(path, sizeof(path), "%s/actual/%s", dir, name);
-			write_file(path, x->files[i].bytes, x->files[i].length, 0644);
-		}
+		snprintf(actual, sizeof(actual), "actual/%s", name);
+		bundle_put(f, dir, actual, have ? x->files[i].bytes : NULL,
+		           have ? x->files[i].length : 0);
 	}
 	snprintf(path, sizeof(path), "%s/verdict.txt", dir);
 	out = fopen(path, "w");
 	if (out) {
 		fprintf(out, "%s %s\n", status, f->id);
-		for (size_t i = 0; v && i < v->n_checks; i++)
-			fprintf(out, "%s [%s] %s\n", v->checks[i].ok ? "ok  " : "FAIL",
-			        v->checks[i].clause, v->checks[i].message);
+		for (size_t i = 0; v && i < v->n_checks; i++) {
+			fprintf(out, "%s [%s] ", v->checks[i].ok ? "ok  " : "FAIL",
+			        v->checks[i].clause);
+			line_put(out, v->checks[i].message);
+		}
 		for (size_t i = 0; v && i < v->n_not_applicable; i++)
 			fprintf(out, "n/a  %s\n", v->not_applicable[i]);
 		if (o && o->have_changes) {
 			fprintf(out, "\nchanges the run made:\n");
-			for (size_t i = 0; i < o->n_changes; i++)
-				fprintf(out, "%c %s\n", o->changes[i].kind, o->changes[i].path);
+			for (size_t i = 0; i < o->n_changes; i++) {
+				fprintf(out, "%c ", o->changes[i].kind);
+				line_put(out, o->changes[i].path);
+			}
 		}
-		fclose(out);
+		if (fclose(out) != 0)
+			fprintf(stderr, "pikaci-conform: repro bundle for %s: cannot write %s\n",
+			        f->id, path);
 	}
 	snprintf(path, sizeof(path), "%s/replay.sh", dir);
 	out = fopen(path, "w");
@@ -316,7 +300,7 @@ static void keep_bundle(const struct options *opt, const struct fixture *f,
 				                 opt->incus.key,    opt->incus.ca,
 				                 opt->incus.project };
 
-			for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+			for (size_t i = 0; i < ELEMENTSOF(flags); i++) {
 				if (!values[i])
 					continue;
 				fprintf(out, " %s ", flags[i]);
@@ -351,10 +335,16 @@ static json_t *checks_json(const struct verdict *v)
 {
 	json_t *checks = json_array();
 
-	for (size_t i = 0; i < v->n_checks; i++)
+	for (size_t i = 0; i < v->n_checks; i++) {
+		/* A message quoting the guest may be cut inside a character: made valid here. */
+		char *message = text_sanitize_dup(v->checks[i].message,
+		                                  strlen(v->checks[i].message), CHECK_MESSAGE_MAX);
+
 		json_array_append_new(checks, json_pack("{s:s, s:b, s:s}", "clause",
 		                                        v->checks[i].clause, "ok", v->checks[i].ok,
-		                                        "message", v->checks[i].message));
+		                                        "message", message ? message : ""));
+		free(message);
+	}
 	return checks;
 }
 
@@ -416,6 +406,7 @@ static json_t *run_case(const struct options *opt, const struct fixture *f)
 		status = message ? "fail" : "pass";
 		if (message) {
 			snprintf(text, sizeof(text), "[%s] %s", clause, message);
+			text_sanitize_in_place(text, sizeof(text));
 			message = text;
 		} else {
 			message = "";
@@ -451,8 +442,7 @@ struct worker {
 	bool slot; /* holds one of the -j slots */
 	int fd;
 	size_t index;
-	char *buffer;
-	size_t length, capacity;
+	struct buffer message; /* the result as JSON, as it arrives */
 };
 
 /*
@@ -468,25 +458,23 @@ static _Noreturn void worker_main(const struct options *opt, const struct fixtur
 {
 	json_t *detail;
 	char *text;
-	size_t length;
-	const char *p;
 
 	/* If the runner dies, so does the worker, and with it the sandbox. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	detail = run_case(opt, f);
 	text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
 	json_decref(detail);
-	length = text ? strlen(text) : 0;
-	for (p = text; length > 0;) {
-		ssize_t n = write(fd, p, length);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		p += n;
-		length -= (size_t)n;
+	if (!text) {
+		/* The runner itself failed on this case: said as such, not as a silent worker. */
+		detail = json_pack("{s:s, s:s, s:f}", "status", "error", "message",
+		                   "the runner's worker could not encode this case's result "
+		                   "(out of memory)",
+		                   "seconds", 0.0);
+		text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+		json_decref(detail);
 	}
+	if (!text || write_all(fd, text, strlen(text)) < 0)
+		_exit(EXIT_HARNESS);
 	free(text);
 	close(fd);
 	exit(0);
@@ -513,8 +501,7 @@ static int worker_start(const struct options *opt, const struct fixture *f, size
 	close(fds[1]);
 	w->fd = fds[0];
 	w->index = index;
-	w->buffer = NULL;
-	w->length = w->capacity = 0;
+	w->message = (struct buffer){ 0 };
 	return 0;
 }
 
@@ -528,45 +515,40 @@ static bool worker_read(struct worker *w)
 		return errno != EINTR && errno != EAGAIN;
 	if (n == 0)
 		return true;
-	if (w->length + (size_t)n + 1 > w->capacity) {
-		size_t capacity = w->capacity ? w->capacity * 2 : 65536;
-		char *grown;
-
-		while (capacity < w->length + (size_t)n + 1)
-			capacity *= 2;
-		grown = realloc(w->buffer, capacity);
-		if (!grown)
-			return true;
-		w->buffer = grown;
-		w->capacity = capacity;
-	}
-	memcpy(w->buffer + w->length, chunk, (size_t)n);
-	w->length += (size_t)n;
-	w->buffer[w->length] = '\0';
-	return false;
+	return buffer_append(&w->message, chunk, (size_t)n) < 0;
 }
 
 static void worker_finish(struct worker *w, struct case_result *result)
 {
 	int status = 0;
-	json_t *detail = w->buffer ? json_loads(w->buffer, 0, NULL) : NULL;
+	json_error_t error;
+	json_t *detail =
+	        w->message.data ? json_loadb(w->message.data, w->message.length, 0, &error) : NULL;
 	const char *s;
 
 	close(w->fd);
 	waitpid(w->pid, &status, 0);
-	free(w->buffer);
 	if (!detail) {
-		char why[160];
+		char why[320];
 
 		if (WIFSIGNALED(status))
-			snprintf(why, sizeof(why), "the runner's worker died of signal %d (%s)",
-			         WTERMSIG(status), strsignal(WTERMSIG(status)));
+			error_format(why, sizeof(why), 0,
+			             "the runner's worker died of signal %d (%s)", WTERMSIG(status),
+			             strsignal(WTERMSIG(status)));
+		else if (w->message.length)
+			error_format(
+			        why, sizeof(why), 0,
+			        "the runner's worker (exit %d) sent %zu bytes that are not its "
+			        "result: %s",
+			        WEXITSTATUS(status), w->message.length, error.text);
 		else
-			snprintf(why, sizeof(why), "the runner's worker exited %d without a result",
-			         WEXITSTATUS(status));
+			error_format(why, sizeof(why), 0,
+			             "the runner's worker exited %d without a result",
+			             WEXITSTATUS(status));
 		detail = json_pack("{s:s, s:s, s:f}", "status", "error", "message", why, "seconds",
 		                   0.0);
 	}
+	buffer_clear(&w->message);
 	s = json_string_value(json_object_get(detail, "status"));
 	result->detail = detail;
 	if (s && strcmp(s, "pass") == 0)
@@ -579,74 +561,31 @@ static void worker_finish(struct worker *w, struct case_result *result)
 		result->status = STATUS_ERROR;
 }
 
-/* --- Expectations ------------------------------------------------------------------------- */
+/* --- main ----------------------------------------------------------------------------------- */
+
+/* Bounds of the time options (README "Limits"): a day per case, a hundredfold stretch. */
+#define CASE_TIMEOUT_MAX 86400.0
+#define TIME_SCALE_MAX   100.0
 
 /*
- * Lines "PATTERN fail|skip|pass REASON": PATTERN is a case id or a glob over ids, the last line
- * that matches a case decides, and a pattern matching no case is an error (a typo must not
- * silently expect nothing). `pass` takes a case back out of an earlier glob.
+ * A positive finite number up to max for the option (or variable) named: inf, NaN, negatives,
+ * zero and absurd values are refused, naming the option, or a hung guest would never be killed.
  */
-static int expectations_load(const char *path, const struct corpus *corpus,
-                             struct case_result *results, bool *skip)
+static int seconds_parse(const char *name, const char *text, double max, double *ret)
 {
-	FILE *in = fopen(path, "re");
-	char *line = NULL;
-	size_t capacity = 0, number = 0;
-	int r = 0;
+	char *end;
+	double value;
 
-	if (!in) {
-		fprintf(stderr, "pikaci-conform: cannot read %s: %s\n", path, strerror(errno));
-		return -errno;
+	errno = 0;
+	value = strtod(text, &end);
+	if (end == text || *end || errno || !isfinite(value) || !(value > 0) || value > max) {
+		fprintf(stderr, "pikaci-conform: %s takes a positive number up to %g, not \"%s\"\n",
+		        name, max, text);
+		return -EINVAL;
 	}
-	while (getline(&line, &capacity, in) > 0 || !feof(in)) {
-		char pattern[256], kind[16];
-
-		/* A read error (a folder given as FILE) must not pass for an empty file. */
-		if (ferror(in)) {
-			fprintf(stderr, "pikaci-conform: cannot read %s: %s\n", path,
-			        strerror(errno));
-			r = -EIO;
-			break;
-		}
-		int consumed = 0;
-		size_t matched = 0;
-
-		number++;
-		line[strcspn(line, "\n")] = '\0';
-		if (line[strspn(line, " \t")] == '#' || line[strspn(line, " \t")] == '\0')
-			continue;
-		if (sscanf(line, " %255s %15s %n", pattern, kind, &consumed) < 2 ||
-		    !line[consumed] ||
-		    (strcmp(kind, "fail") != 0 && strcmp(kind, "skip") != 0 &&
-		     strcmp(kind, "pass") != 0)) {
-			fprintf(stderr,
-			        "pikaci-conform: %s:%zu: expected \"CASE-ID fail|skip|pass "
-			        "REASON\"\n",
-			        path, number);
-			r = -EINVAL;
-			continue;
-		}
-		for (size_t k = 0; k < corpus->n_cases; k++) {
-			if (fnmatch(pattern, corpus->cases[k].id, 0) != 0)
-				continue;
-			matched++;
-			free(results[k].expectation);
-			results[k].expectation =
-			        strcmp(kind, "pass") == 0 ? NULL : strdup(line + consumed);
-			skip[k] = strcmp(kind, "skip") == 0;
-		}
-		if (!matched) {
-			fprintf(stderr, "pikaci-conform: %s:%zu: no case \"%s\" in the corpus\n",
-			        path, number, pattern);
-			r = -EINVAL;
-		}
-	}
-	free(line);
-	fclose(in);
-	return r;
+	*ret = value;
+	return 0;
 }
-
-/* --- main ----------------------------------------------------------------------------------- */
 
 static int parse_options(int argc, char **argv, struct options *opt)
 {
@@ -699,16 +638,9 @@ static int parse_options(int argc, char **argv, struct options *opt)
 	opt->jobs = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
 	opt->case_timeout = 30;
 	opt->time_scale = 1;
-	if (scale) {
-		opt->time_scale = strtod(scale, &end);
-		if (*end || !(opt->time_scale > 0)) {
-			fprintf(stderr,
-			        "pikaci-conform: PIKACI_TIME_SCALE takes a positive number, "
-			        "not \"%s\"\n",
-			        scale);
-			return -EINVAL;
-		}
-	}
+	if (scale &&
+	    seconds_parse("PIKACI_TIME_SCALE", scale, TIME_SCALE_MAX, &opt->time_scale) < 0)
+		return -EINVAL;
 	opt->filters = calloc((size_t)argc + 1, sizeof(*opt->filters));
 	if (!opt->filters)
 		return -ENOMEM;
@@ -748,20 +680,15 @@ static int parse_options(int argc, char **argv, struct options *opt)
 			}
 			break;
 		case OPT_CASE_TIMEOUT:
-		case OPT_TIME_SCALE: {
-			double value = strtod(optarg, &end);
-
-			if (*end || !(value > 0)) {
-				fprintf(stderr, "pikaci-conform: --%s takes a positive number\n",
-				        c == OPT_CASE_TIMEOUT ? "case-timeout" : "time-scale");
+			if (seconds_parse("--case-timeout", optarg, CASE_TIMEOUT_MAX,
+			                  &opt->case_timeout) < 0)
 				return -EINVAL;
-			}
-			if (c == OPT_CASE_TIMEOUT)
-				opt->case_timeout = value;
-			else
-				opt->time_scale = value;
 			break;
-		}
+		case OPT_TIME_SCALE:
+			if (seconds_parse("--time-scale", optarg, TIME_SCALE_MAX,
+			                  &opt->time_scale) < 0)
+				return -EINVAL;
+			break;
 		case OPT_FORMAT:
 			if (strcmp(optarg, "text") == 0)
 				opt->format = FORMAT_TEXT;
@@ -844,34 +771,21 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		        "[ARG...]\n");
 		return -EINVAL;
 	}
+	/* A wrapper is a host program: it cannot reach into an Incus instance. */
+	if (pikaci_guest_argv_new(opt->incus.image ? NULL : getenv("PIKACI_GUEST_WRAPPER"),
+	                          argv + optind, (size_t)(argc - optind), &opt->guest_argv) < 0)
+		return -ENOMEM;
 	{
-		/* A wrapper is a host program: it cannot reach into an Incus instance. */
-		char **wrapper = split_words(
-		        opt->incus.image ? NULL : getenv("PIKACI_GUEST_WRAPPER"), " \t");
-		size_t n_wrapper = 0, n = 0, length = 0;
+		struct buffer text = { 0 };
 
-		if (!wrapper)
+		for (int i = optind; i < argc; i++)
+			if (buffer_printf(&text, "%s%s", i > optind ? " " : "", argv[i]) < 0) {
+				buffer_clear(&text);
+				return -ENOMEM;
+			}
+		opt->guest_text = buffer_steal(&text, NULL);
+		if (!opt->guest_text)
 			return -ENOMEM;
-		while (wrapper[n_wrapper])
-			n_wrapper++;
-		opt->guest_argv = calloc(n_wrapper + (size_t)(argc - optind) + 1, sizeof(char *));
-		if (!opt->guest_argv) {
-			words_free(wrapper);
-			return -ENOMEM;
-		}
-		for (size_t i = 0; i < n_wrapper; i++)
-			opt->guest_argv[n++] = wrapper[i];
-		free(wrapper);
-		for (int i = optind; i < argc; i++) {
-			opt->guest_argv[n++] = strdup(argv[i]);
-			length += strlen(argv[i]) + 1;
-		}
-		opt->guest_text = calloc(length + 1, 1);
-		for (int i = optind; opt->guest_text && i < argc; i++) {
-			strcat(opt->guest_text, argv[i]);
-			if (i + 1 < argc)
-				strcat(opt->guest_text, " ");
-		}
 	}
 	return 0;
 }
@@ -879,7 +793,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 static void options_clear(struct options *opt)
 {
 	free(opt->filters);
-	words_free(opt->guest_argv);
+	pikaci_guest_argv_free(opt->guest_argv);
 	free(opt->guest_text);
 }
 
@@ -958,7 +872,7 @@ static int run_all(const struct options *opt, const struct corpus *corpus)
 		beside[i] = waits_out(&corpus->cases[i]);
 		chosen += run[i];
 	}
-	if (opt->expect && expectations_load(opt->expect, corpus, results, skip) < 0) {
+	if (opt->expect && expectations_load(opt->expect, corpus, results, skip, stderr) < 0) {
 		code = EXIT_USAGE;
 		goto out;
 	}
@@ -1072,8 +986,13 @@ static int run_all(const struct options *opt, const struct corpus *corpus)
 		free(ran);
 	}
 out:
-	if (report.out && report.out != stdout)
-		fclose(report.out);
+	/* A lost report must not pass for a run that passed (or failed). */
+	if (report.out && report_finish(&report) < 0 && code != EXIT_USAGE &&
+	    code != EXIT_HARNESS) {
+		fprintf(stderr, "pikaci-conform: cannot write the report to %s\n",
+		        opt->output ? opt->output : "stdout");
+		code = EXIT_REPORT_FAILED;
+	}
 	for (size_t i = 0; results && i < n; i++) {
 		json_decref(results[i].detail);
 		free(results[i].expectation);
@@ -1144,6 +1063,12 @@ int main(int argc, char **argv)
 	if (code == 0)
 		code = run_all(&opt, &corpus);
 out:
+	/* --list, --lint, --coverage-report and progress are reports too: none lost silently. */
+	if ((fflush(stdout) != 0 || ferror(stdout)) &&
+	    (code == EXIT_ALL_AS_EXPECTED || code == EXIT_SOME_FAILED)) {
+		fprintf(stderr, "pikaci-conform: cannot write to stdout\n");
+		code = EXIT_REPORT_FAILED;
+	}
 	problems_clear(&problems);
 	corpus_clear(&corpus);
 	options_clear(&opt);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* report.c - how results are shown: a line per case, summaries per profile, the coverage. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 
 #include "clauses.h"
 #include "report.h"
+#include "shared.h"
 
 const char *case_status_name(enum case_status status)
 {
@@ -74,10 +76,48 @@ static void clauses_joined(const struct fixture *f, const char *separator, char 
 		o += (size_t)snprintf(out + o, size - o, "%s%s", i ? separator : "", f->clauses[i]);
 }
 
+/* Guest-controlled text, made valid UTF-8 and cut to a size any report can carry. */
+#define REPORT_TEXT_MAX 4096
+
+static char *clean(const char *s)
+{
+	return text_sanitize_dup(s ? s : "", s ? strlen(s) : 0, REPORT_TEXT_MAX);
+}
+
+/* The code point of the UTF-8 character at p (valid, as clean() leaves it), and its length. */
+static unsigned code_point(const unsigned char *p, size_t *ret_length)
+{
+	if (p[0] < 0x80) {
+		*ret_length = 1;
+		return p[0];
+	}
+	if (p[0] < 0xe0) {
+		*ret_length = 2;
+		return (p[0] & 0x1fu) << 6 | (p[1] & 0x3fu);
+	}
+	if (p[0] < 0xf0) {
+		*ret_length = 3;
+		return (p[0] & 0x0fu) << 12 | (p[1] & 0x3fu) << 6 | (p[2] & 0x3fu);
+	}
+	*ret_length = 4;
+	return (p[0] & 0x07u) << 18 | (p[1] & 0x3fu) << 12 | (p[2] & 0x3fu) << 6 | (p[3] & 0x3fu);
+}
+
+/*
+ * Text for an XML attribute or element: markup escaped; tab, newline and carriage return as
+ * character references (an attribute would otherwise fold them into spaces); the characters
+ * XML 1.0 does not allow at all (other C0 controls, U+FFFE, U+FFFF) spelled as \xNN or
+ * replaced by U+FFFD, so no guest byte can end an attribute or open an element.
+ */
 static void xml_escaped(FILE *out, const char *s)
 {
-	for (; *s; s++) {
-		switch (*s) {
+	char *text = clean(s);
+
+	for (const unsigned char *p = (const unsigned char *)(text ? text : ""); *p;) {
+		size_t n;
+		unsigned c = code_point(p, &n);
+
+		switch (c) {
 		case '<':
 			fputs("&lt;", out);
 			break;
@@ -90,14 +130,81 @@ static void xml_escaped(FILE *out, const char *s)
 		case '"':
 			fputs("&quot;", out);
 			break;
+		case '\'':
+			fputs("&apos;", out);
+			break;
+		case '\t':
+		case '\n':
+		case '\r':
+			fprintf(out, "&#%u;", c);
+			break;
 		default:
-			/* XML 1.0 has no character reference for these: spell them. */
-			if ((unsigned char)*s < 0x20 && *s != '\n' && *s != '\t')
-				fprintf(out, "\\x%02x", (unsigned char)*s);
+			if (c < 0x20)
+				fprintf(out, "\\x%02x", c);
+			else if (c == 0xfffe || c == 0xffff)
+				fputs("\xef\xbf\xbd", out);
 			else
-				fputc(*s, out);
+				fwrite(p, 1, n, out);
 		}
+		p += n;
 	}
+	free(text);
+}
+
+/*
+ * A TAP description or directive text (TAP 14): backslash and '#' escaped as \\ and \#, and
+ * every control character (a newline would end the line) written as a space.
+ */
+static void tap_escaped(FILE *out, const char *s)
+{
+	char *text = clean(s);
+
+	for (const char *p = text ? text : ""; *p; p++) {
+		if (*p == '\\' || *p == '#')
+			fputc('\\', out);
+		fputc((unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p, out);
+	}
+	free(text);
+}
+
+/*
+ * Text a guest controls goes below its test point as comment lines ("# ..."), never into the
+ * test line itself: every TAP consumer (meson's parser among them, which takes the first '#'
+ * of a line, escaped or not, for a directive) ignores a comment.
+ */
+static void tap_diagnostic(FILE *out, const char *s)
+{
+	char *text = clean(s);
+
+	fputs("# ", out);
+	for (const char *p = text ? text : ""; *p; p++) {
+		if (*p == '\n')
+			fputs("\n# ", out);
+		else
+			fputc((unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p, out);
+	}
+	fputc('\n', out);
+	free(text);
+}
+
+/* A line of the text report: the guest's text on one line, control characters as spaces. */
+static void text_escaped(FILE *out, const char *s)
+{
+	char *text = clean(s);
+
+	for (const char *p = text ? text : ""; *p; p++)
+		fputc((unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p, out);
+	free(text);
+}
+
+/* A JSON string of guest-controlled text: valid UTF-8 whatever the bytes, so never NULL. */
+static json_t *json_text(const char *s)
+{
+	char *text = clean(s);
+	json_t *string = json_string(text ? text : "");
+
+	free(text);
+	return string;
 }
 
 /* One line a person reads: the status, the id, the clauses, and why. */
@@ -109,21 +216,76 @@ static void text_line(FILE *out, const struct case_result *c)
 	clauses_joined(c->fixture, " ", clauses, sizeof(clauses));
 	fprintf(out, "%-7s %s [%s] %.2fs", case_status_name(c->status), c->fixture->id, clauses,
 	        json_number_value(json_object_get(c->detail, "seconds")));
-	if (c->status != STATUS_PASS && *message)
-		fprintf(out, ": %s", message);
-	if (c->expectation)
-		fprintf(out, " (expected: %s)", c->expectation);
+	if (c->status != STATUS_PASS && *message) {
+		fputs(": ", out);
+		text_escaped(out, message);
+	}
+	if (c->expectation) {
+		fputs(" (expected: ", out);
+		text_escaped(out, c->expectation);
+		fputc(')', out);
+	}
+	fputc('\n', out);
+}
+
+/* One TAP test point; what the guest said follows it as comment lines. */
+static void tap_line(FILE *out, size_t number, const struct case_result *c)
+{
+	const char *message = detail_string(c, "message");
+	char clauses[128];
+
+	clauses_joined(c->fixture, " ", clauses, sizeof(clauses));
+	fprintf(out, "%sok %zu - ",
+	        c->status == STATUS_PASS || c->status == STATUS_SKIP ? "" : "not ", number);
+	tap_escaped(out, c->fixture->id);
+	switch (c->status) {
+	case STATUS_PASS:
+		fputs(" [", out);
+		tap_escaped(out, clauses);
+		fputs("]\n", out);
+		return;
+	case STATUS_SKIP:
+		fputs(" # SKIP ", out);
+		tap_escaped(out, c->expectation ? c->expectation : message);
+		fputc('\n', out);
+		return;
+	case STATUS_XFAIL:
+		fputs(" # TODO ", out);
+		tap_escaped(out, c->expectation ? c->expectation : "expected to fail");
+		fputc('\n', out);
+		break;
+	case STATUS_XPASS:
+		/* The expectation is the user's text: a comment, like a guest's. */
+		fputs(": unexpectedly passed\n# listed as failing: ", out);
+		tap_escaped(out, c->expectation ? c->expectation : "");
+		fputc('\n', out);
+		return;
+	default:
+		fputs(" [", out);
+		tap_escaped(out, clauses);
+		fprintf(out, "] %s\n", case_status_name(c->status));
+		break;
+	}
+	if (*message)
+		tap_diagnostic(out, message);
+}
+
+/* "pikaci-conform: N case(s) against GUEST": the guest's command line is the user's bytes. */
+static void header_line(FILE *out, const struct report *r)
+{
+	fprintf(out, "pikaci-conform: %zu case(s) against ", r->n_planned);
+	text_escaped(out, r->guest);
 	fputc('\n', out);
 }
 
 void report_begin(struct report *r)
 {
 	if (r->format == FORMAT_TAP)
-		fprintf(r->out, "1..%zu\n", r->n_planned);
+		fprintf(r->out, "TAP version 14\n1..%zu\n", r->n_planned);
 	else if (r->format == FORMAT_TEXT)
-		fprintf(r->out, "pikaci-conform: %zu case(s) against %s\n", r->n_planned, r->guest);
+		header_line(r->out, r);
 	if (r->progress)
-		printf("pikaci-conform: %zu case(s) against %s\n", r->n_planned, r->guest);
+		header_line(stdout, r);
 	fflush(r->out);
 }
 
@@ -134,34 +296,8 @@ void report_case(struct report *r, const struct case_result *c)
 		text_line(r->out, c);
 	if (r->progress)
 		text_line(stdout, c);
-	if (r->format == FORMAT_TAP) {
-		const char *message = detail_string(c, "message");
-		char clauses[128];
-
-		clauses_joined(c->fixture, " ", clauses, sizeof(clauses));
-		switch (c->status) {
-		case STATUS_PASS:
-			fprintf(r->out, "ok %zu - %s [%s]\n", r->n_done, c->fixture->id, clauses);
-			break;
-		case STATUS_SKIP:
-			fprintf(r->out, "ok %zu - %s # SKIP %s\n", r->n_done, c->fixture->id,
-			        c->expectation ? c->expectation : message);
-			break;
-		case STATUS_XFAIL:
-			fprintf(r->out, "not ok %zu - %s # TODO %s\n", r->n_done, c->fixture->id,
-			        c->expectation ? c->expectation : "expected to fail");
-			break;
-		case STATUS_XPASS:
-			fprintf(r->out,
-			        "not ok %zu - %s: unexpectedly passed (listed as failing: %s)\n",
-			        r->n_done, c->fixture->id, c->expectation ? c->expectation : "");
-			break;
-		default:
-			fprintf(r->out, "not ok %zu - %s [%s] %s: %s\n", r->n_done, c->fixture->id,
-			        clauses, case_status_name(c->status), message);
-			break;
-		}
-	}
+	if (r->format == FORMAT_TAP)
+		tap_line(r->out, r->n_done, c);
 	fflush(r->out);
 	if (r->progress)
 		fflush(stdout);
@@ -176,21 +312,22 @@ static json_t *case_json(const struct case_result *c)
 		json_array_append_new(clauses, json_string(c->fixture->clauses[i]));
 	for (size_t i = 0; i < c->fixture->n_tags; i++)
 		json_array_append_new(tags, json_string(c->fixture->tags[i]));
-	o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:s}", "id", c->fixture->id, "profile",
-	              profile_name(c->fixture->profile), "status", case_status_name(c->status),
-	              "clauses", clauses, "tags", tags, "description", c->fixture->description,
-	              "message", detail_string(c, "message"));
+	o = json_pack("{s:o, s:s, s:s, s:o, s:o, s:o, s:o}", "id", json_text(c->fixture->id),
+	              "profile", profile_name(c->fixture->profile), "status",
+	              case_status_name(c->status), "clauses", clauses, "tags", tags, "description",
+	              json_text(c->fixture->description), "message",
+	              json_text(detail_string(c, "message")));
 	if (!o)
 		return NULL;
 	if (*detail_string(c, "clause"))
-		json_object_set_new(o, "failed_clause", json_string(detail_string(c, "clause")));
+		json_object_set_new(o, "failed_clause", json_text(detail_string(c, "clause")));
 	json_object_set(o, "seconds", json_object_get(c->detail, "seconds"));
 	if (json_object_get(c->detail, "checks"))
 		json_object_set(o, "checks", json_object_get(c->detail, "checks"));
 	if (json_object_get(c->detail, "not_applicable"))
 		json_object_set(o, "not_applicable", json_object_get(c->detail, "not_applicable"));
 	if (c->expectation)
-		json_object_set_new(o, "expectation", json_string(c->expectation));
+		json_object_set_new(o, "expectation", json_text(c->expectation));
 	return o;
 }
 
@@ -227,8 +364,10 @@ static void junit(FILE *out, const struct case_result *results, size_t n,
 
 			if (c->fixture->profile != (enum fixture_profile)p)
 				continue;
-			fprintf(out, "    <testcase classname=\"%s\" name=\"%s\" time=\"%.3f\">",
-			        profile_name(c->fixture->profile), c->fixture->id,
+			fprintf(out, "    <testcase classname=\"%s\" name=\"",
+			        profile_name(c->fixture->profile));
+			xml_escaped(out, c->fixture->id);
+			fprintf(out, "\" time=\"%.3f\">",
 			        json_number_value(json_object_get(c->detail, "seconds")));
 			if (c->status == STATUS_SKIP || c->status == STATUS_XFAIL) {
 				fputs("<skipped message=\"", out);
@@ -277,13 +416,16 @@ void report_end(struct report *r, const struct case_result *results, size_t n,
 			json_object_set_new(profiles, profile_name((enum fixture_profile)p), o);
 		}
 		totals_json_set(summary, &all);
-		doc = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "tool",
-		                "pikaci-conform", "version", PIKACI_VERSION, "guest", r->guest,
-		                "transport", transport, "summary", summary, "profiles", profiles,
-		                "cases", cases, "coverage", coverage_json(corpus));
-		text = json_dumps(doc, JSON_INDENT(2));
+		doc = json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o}", "tool",
+		                "pikaci-conform", "version", PIKACI_VERSION, "guest",
+		                json_text(r->guest), "transport", transport, "summary", summary,
+		                "profiles", profiles, "cases", cases, "coverage",
+		                coverage_json(corpus));
+		text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
 		if (text)
 			fprintf(r->out, "%s\n", text);
+		else
+			r->failed = true;
 		free(text);
 		json_decref(doc);
 	}
@@ -311,7 +453,7 @@ void report_end(struct report *r, const struct case_result *results, size_t n,
 	}
 	totals_line(&all, line, sizeof(line));
 	if (r->format == FORMAT_TEXT || r->format == FORMAT_TAP)
-		fprintf(r->out, "%s\n", line);
+		fprintf(r->out, "%s%s\n", r->format == FORMAT_TAP ? "# " : "", line);
 	if (r->progress)
 		printf("%s\n", line);
 	fflush(r->out);
@@ -365,4 +507,16 @@ size_t coverage_print(FILE *out, const struct corpus *corpus)
 	else
 		fprintf(out, "every MUST clause a guest owes is covered by at least one case\n");
 	return uncovered;
+}
+
+int report_finish(struct report *r)
+{
+	bool failed = r->failed;
+
+	if (fflush(r->out) != 0 || ferror(r->out))
+		failed = true;
+	if (r->out != stdout && r->out != stderr && fclose(r->out) != 0)
+		failed = true;
+	r->out = NULL;
+	return failed ? -EIO : 0;
 }

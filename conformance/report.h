@@ -52,6 +52,7 @@ struct report {
 	size_t n_planned;
 	size_t n_done;
 	const char *guest; /* the guest command line, for the reports' headers */
+	bool failed;       /* a report could not be built */
 };
 
 /* Once, before the first case. */
@@ -61,6 +62,12 @@ void report_case(struct report *r, const struct case_result *c);
 /* At the end: per-profile summaries, the coverage, the final line. */
 void report_end(struct report *r, const struct case_result *results, size_t n,
                 const struct corpus *corpus, const char *transport);
+
+/*
+ * Flushes the report and closes its file (unless stdout): -EIO when any of it could not be
+ * written (a full disk, /dev/full, a closed pipe), so the run cannot pass on a lost report.
+ */
+int report_finish(struct report *r);
 
 /* The clause coverage report of the corpus (--coverage-report); returns the uncovered MUSTs. */
 size_t coverage_print(FILE *out, const struct corpus *corpus);

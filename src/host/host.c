@@ -12,15 +12,19 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "pikaci-contract.h"
+#include "shared.h"
 #include "transport.h"
 
 /* What the host concluded, each with its own exit code (documented in --help and README). */
@@ -37,6 +41,19 @@ enum outcome {
 	OUTCOME_TRANSPORT_FAILED = 9,
 	OUTCOME_CANNOT_SANDBOX = 77,
 };
+
+/* Not a verdict: --out could not be written whole (the verdict is still printed on stderr). */
+#define EXIT_OUT_FAILED 10
+
+/* Bounds of the time options (README "Limits"). */
+#define TIMEOUT_MAX 604800LL /* a week: --timeout, and the wait for a --request's timeout */
+#define GRACE_MAX   3600.0
+
+/* --request: a little over the contract's limit, so a guest's own too_large check is probed. */
+#define REQUEST_FILE_MAX (PIKACI_REQUEST_MAX_BYTES * 2)
+
+/* The files --out holds, and nothing else: an --out folder with other files is refused. */
+#define VERDICT_NAME "verdict.json"
 
 static const char *outcome_name(enum outcome outcome)
 {
@@ -79,12 +96,15 @@ static const char usage_text[] =
 	"collects the four lifecycle files and decides from result.json.\n"
 	"\n"
 	"  --command CMD       the job's command (run as bash --noprofile --norc -lc CMD)\n"
-	"  --timeout N         timeout_secs of the request (default 3600)\n"
+	"  --timeout N         timeout_secs of the request, 1 to 604800 (default 3600)\n"
 	"  --root              run_as_root true (default: the command runs as pikaci)\n"
 	"  --request FILE      deliver FILE's bytes as they are instead of a request built from\n"
 	"                      a job: replays a fixture, or probes how a guest rejects\n"
-	"  --out DIR           collect the four files into DIR (made if missing), plus verdict.json\n"
-	"  --grace S           how long past timeout_secs the host waits for the guest (default 30)\n"
+	"  --out DIR           collect the four files into DIR, plus verdict.json: written whole\n"
+	"                      into a fresh sibling folder, then renamed over DIR, which must be\n"
+	"                      missing, empty or an earlier --out (nothing else in it)\n"
+	"  --grace S           how long past timeout_secs the host waits for the guest, 0 to\n"
+	"                      3600 seconds (default 30)\n"
 	"  --local GUEST       run GUEST, a guest executable, in a local sandbox (needs root)\n"
 	"  --incus INSTANCE    run the image's guest in this running Incus instance\n"
 	"  --incus-image ALIAS ... or in a fresh container from this image, deleted afterwards\n"
@@ -104,6 +124,7 @@ static const char usage_text[] =
 	"  7 result_invalid    result.json is torn or breaks the contract\n"
 	"  8 result_inconsistent  result.json disagrees with status.json, the events or the exit\n"
 	"  9 transport_failed  the request could not be delivered or the guest not run\n"
+	" 10                   --out could not be written (the verdict is still printed)\n"
 	" 77 cannot_sandbox    --local needs root (namespaces and an overlay mount)\n";
 /* clang-format on */
 
@@ -160,6 +181,7 @@ static int parse_options(int argc, char **argv, struct host_options *opt)
 	};
 	char *end;
 	int c, targets;
+	double grace;
 
 	opt->timeout = 3600;
 	opt->grace = 30;
@@ -188,10 +210,13 @@ static int parse_options(int argc, char **argv, struct host_options *opt)
 		case OPT_TIMEOUT:
 			errno = 0;
 			opt->timeout = strtoll(optarg, &end, 10);
-			if (*end || errno) {
+			if (end == optarg || *end || errno || opt->timeout < 1 ||
+			    opt->timeout > TIMEOUT_MAX) {
 				fprintf(stderr,
-				        "pikaci-host: --timeout takes whole seconds, not \"%s\"\n",
-				        optarg);
+				        "pikaci-host: --timeout takes whole seconds from 1 to "
+				        "%lld, "
+				        "not \"%s\"\n",
+				        TIMEOUT_MAX, optarg);
 				return -EINVAL;
 			}
 			break;
@@ -202,11 +227,17 @@ static int parse_options(int argc, char **argv, struct host_options *opt)
 			opt->out = optarg;
 			break;
 		case OPT_GRACE:
-			opt->grace = strtod(optarg, &end);
-			if (*end || !(opt->grace >= 0)) {
-				fprintf(stderr, "pikaci-host: --grace takes seconds\n");
+			errno = 0;
+			grace = strtod(optarg, &end);
+			if (end == optarg || *end || errno || !isfinite(grace) || !(grace >= 0) ||
+			    grace > GRACE_MAX) {
+				fprintf(stderr,
+				        "pikaci-host: --grace takes seconds from 0 to %g, not "
+				        "\"%s\"\n",
+				        GRACE_MAX, optarg);
 				return -EINVAL;
 			}
+			opt->grace = grace;
 			break;
 		case OPT_LOCAL:
 			opt->local = optarg;
@@ -261,111 +292,205 @@ static int parse_options(int argc, char **argv, struct host_options *opt)
 	return 0;
 }
 
-/* --request: the bytes as they are, up to a little over the contract's limit. */
+/* --request: the bytes as they are, up to REQUEST_FILE_MAX; a FIFO or device is refused. */
 static int request_file_read(const char *path, char **ret_bytes, size_t *ret_length)
 {
-	size_t capacity = PIKACI_REQUEST_MAX_BYTES * 2, length = 0, n;
-	char *bytes = malloc(capacity);
-	FILE *in = fopen(path, "rbe");
+	int r = read_file(path, REQUEST_FILE_MAX, ret_bytes, ret_length);
 
-	if (!bytes || !in) {
-		fprintf(stderr, "pikaci-host: cannot read %s: %s\n", path, strerror(errno));
-		free(bytes);
-		if (in)
-			fclose(in);
-		return -errno;
-	}
-	while ((n = fread(bytes + length, 1, capacity - length, in)) > 0)
-		length += n;
-	fclose(in);
-	*ret_bytes = bytes;
-	*ret_length = length;
-	return 0;
+	if (r < 0)
+		fprintf(stderr, "pikaci-host: cannot read --request %s: %s\n", path,
+		        r == -EFBIG ? "larger than 2 MiB" : read_file_error(r));
+	return r;
 }
 
 /* --- Collecting into --out ---------------------------------------------------------------- */
 
-/* Each file appears whole or not at all: written aside, then renamed into place. */
-static int save_file(const char *dir, const char *name, const char *bytes, size_t length)
+/* The name of the collected file i in --out: the lifecycle file's own name. */
+static const char *out_name(int i)
 {
-	char path[PATH_MAX], temporary[PATH_MAX];
-	int fd, r = 0;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snprintf(temporary, sizeof(temporary), "%s/.%s.XXXXXX", dir, name);
-	fd = mkostemp(temporary, O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		fprintf(stderr, "pikaci-host: cannot write %s: %s\n", path, strerror(-r));
-		return r;
-	}
-	while (length > 0 && r == 0) {
-		ssize_t n = write(fd, bytes, length);
-
-		if (n < 0 && errno != EINTR)
-			r = -errno;
-		if (n > 0) {
-			bytes += n;
-			length -= (size_t)n;
-		}
-	}
-	if (r == 0 && (fchmod(fd, 0644) < 0 || fsync(fd) < 0))
-		r = -errno;
-	close(fd);
-	if (r == 0 && rename(temporary, path) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlink(temporary);
-		fprintf(stderr, "pikaci-host: cannot write %s: %s\n", path, strerror(-r));
-	}
-	return r;
+	return strrchr(pikaci_file_path((enum pikaci_file)i), '/') + 1;
 }
 
-/* --out exists (made if missing) and takes files; else says why. */
+static bool out_name_known(const char *name)
+{
+	if (strcmp(name, VERDICT_NAME) == 0)
+		return true;
+	for (int i = 0; i < _PIKACI_FILE_MAX; i++)
+		if (strcmp(name, out_name(i)) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Removes what an --out folder may hold, then the folder. Anything else in it (a user's own
+ * file, a subfolder) is left, and the folder with it: -ENOTEMPTY.
+ */
+static int out_dir_remove(const char *dir)
+{
+	for (int i = -1; i < _PIKACI_FILE_MAX; i++) {
+		char path[PATH_MAX];
+
+		snprintf(path, sizeof(path), "%s/%s", dir, i < 0 ? VERDICT_NAME : out_name(i));
+		if (unlink(path) < 0 && errno != ENOENT)
+			return -errno;
+	}
+	return rmdir(dir) < 0 ? -errno : 0;
+}
+
+/*
+ * --out can take this run's files: DIR is missing (its parent is where the fresh folder will
+ * be made), or a folder holding only what an --out holds. Checked before the job starts, so a
+ * long job's files have somewhere to go.
+ */
 static int out_dir_ready(const char *dir)
 {
+	struct dirent *entry;
 	struct stat st;
+	DIR *d;
 
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		fprintf(stderr, "pikaci-host: --out: cannot create %s: %s\n", dir, strerror(errno));
-		return -errno;
+	if (stat(dir, &st) < 0) {
+		char parent[PATH_MAX], *slash;
+
+		if (errno != ENOENT) {
+			fprintf(stderr, "pikaci-host: --out %s: %s\n", dir, strerror(errno));
+			return -errno;
+		}
+		snprintf(parent, sizeof(parent), "%s", dir);
+		slash = strrchr(parent, '/');
+		if (!slash)
+			snprintf(parent, sizeof(parent), ".");
+		else if (slash == parent)
+			parent[1] = '\0';
+		else
+			*slash = '\0';
+		if (access(parent, W_OK) < 0) {
+			fprintf(stderr, "pikaci-host: --out: cannot create %s: %s\n", dir,
+			        strerror(errno));
+			return -errno;
+		}
+		return 0;
 	}
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK) < 0) {
-		fprintf(stderr, "pikaci-host: --out: %s is not a folder this host can write to\n",
-		        dir);
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "pikaci-host: --out: %s is not a folder\n", dir);
 		return -ENOTDIR;
 	}
+	d = opendir(dir);
+	if (!d) {
+		fprintf(stderr, "pikaci-host: --out %s: %s\n", dir, strerror(errno));
+		return -errno;
+	}
+	while ((entry = readdir(d))) {
+		if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+			continue;
+		if (out_name_known(entry->d_name)) {
+			if (fstatat(dirfd(d), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISREG(st.st_mode))
+				continue;
+			fprintf(stderr, "pikaci-host: --out: %s/%s is not a file of an --out\n",
+			        dir, entry->d_name);
+			closedir(d);
+			return -ENOTEMPTY;
+		}
+		fprintf(stderr,
+		        "pikaci-host: --out: %s holds \"%s\", which is no file of an --out: give a "
+		        "missing, empty or earlier --out folder\n",
+		        dir, entry->d_name);
+		closedir(d);
+		return -ENOTEMPTY;
+	}
+	closedir(d);
 	return 0;
 }
 
-static int save_collected(const char *dir, const struct pikaci_exchange *x, const json_t *verdict)
+/* A file of this run, from its bytes, mode 0644 whatever the umask or the guest's mode was. */
+static int save_file(const char *dir, const char *name, const char *bytes, size_t length)
 {
-	char *text;
+	char path[PATH_MAX];
+	int fd, r;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return -errno;
+	r = write_all(fd, bytes, length);
+	if (r == 0 && (fchmod(fd, 0644) < 0 || fsync(fd) < 0))
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
+/*
+ * --out describes this run and no other: every file is written into a fresh sibling folder
+ * (DIR.XXXXXX), which then takes DIR's place in one rename (exchanged with an earlier --out,
+ * which is then removed). A file the guest did not leave is absent, never an earlier run's.
+ * On any failure DIR is left as it was and the fresh folder removed. 0 or the first error.
+ */
+static int save_collected(const char *out, const struct pikaci_exchange *x, const json_t *verdict)
+{
+	char dir[PATH_MAX], fresh[PATH_MAX + 16];
+	const char *failed = NULL;
+	char *text = NULL;
+	size_t length;
 	int r = 0;
 
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		fprintf(stderr, "pikaci-host: cannot create %s: %s\n", dir, strerror(errno));
-		return -errno;
+	snprintf(dir, sizeof(dir), "%s", out);
+	for (length = strlen(dir); length > 1 && dir[length - 1] == '/'; length--)
+		dir[length - 1] = '\0';
+	snprintf(fresh, sizeof(fresh), "%s.XXXXXX", dir);
+	if (!mkdtemp(fresh)) {
+		r = -errno;
+		fprintf(stderr, "pikaci-host: --out: cannot create %s: %s\n", fresh, strerror(-r));
+		return r;
 	}
-	/* A file from an earlier run must not pass for this run's. */
-	for (int i = 0; i < _PIKACI_FILE_MAX; i++) {
-		const char *name = strrchr(pikaci_file_path((enum pikaci_file)i), '/') + 1;
-		char path[PATH_MAX];
-
-		snprintf(path, sizeof(path), "%s/%s", dir, name);
+	for (int i = 0; r == 0 && i < _PIKACI_FILE_MAX; i++) {
 		if (x && !x->files[i].error)
-			r |= save_file(dir, name, x->files[i].bytes, x->files[i].length);
-		else
-			unlink(path);
+			r = save_file(fresh, out_name(i), x->files[i].bytes, x->files[i].length);
+		failed = out_name(i);
 	}
-	text = json_dumps(verdict, JSON_INDENT(2));
-	if (text) {
-		size_t length = strlen(text);
-
+	if (r == 0) {
+		text = json_dumps(verdict, JSON_INDENT(2));
+		failed = VERDICT_NAME;
+		if (!text)
+			r = -ENOMEM;
+	}
+	if (r == 0) {
+		length = strlen(text);
 		text[length] = '\n';
-		r |= save_file(dir, "verdict.json", text, length + 1);
-		free(text);
+		r = save_file(fresh, VERDICT_NAME, text, length + 1);
 	}
+	if (r == 0 && chmod(fresh, 0755) < 0)
+		r = -errno;
+	if (r == 0)
+		failed = dir;
+	if (r == 0 && renameat2(AT_FDCWD, fresh, AT_FDCWD, dir, RENAME_EXCHANGE) == 0) {
+		/* fresh now names the earlier --out. */
+		r = out_dir_remove(fresh);
+		if (r < 0)
+			fprintf(stderr, "pikaci-host: --out: the earlier %s is left as %s: %s\n",
+			        dir, fresh, strerror(-r));
+		r = 0;
+		goto out;
+	}
+	if (r == 0 && errno != ENOENT) {
+		/* No exchange here (an old kernel, a file system without it): clear, then rename.
+		 */
+		r = out_dir_remove(dir);
+		if (r == -ENOENT)
+			r = 0;
+	}
+	if (r == 0 && rename(fresh, dir) < 0)
+		r = -errno;
+	if (r < 0)
+		out_dir_remove(fresh);
+out:
+	if (r < 0 && failed == dir)
+		fprintf(stderr, "pikaci-host: --out: cannot put %s in place: %s\n", dir,
+		        strerror(-r));
+	else if (r < 0)
+		fprintf(stderr, "pikaci-host: --out: cannot write %s into %s: %s\n", failed, fresh,
+		        strerror(-r));
+	free(text);
 	return r;
 }
 
@@ -487,6 +612,29 @@ out:
 	json_decref(result);
 }
 
+/*
+ * verdict.json: the outcome, the exit code, the message and the reason. The message and reason
+ * quote the guest, so they are made valid UTF-8 here (cut on a character boundary, invalid
+ * bytes replaced): a guest's bytes can never keep the verdict from being written. NULL only
+ * when memory runs out.
+ */
+static json_t *verdict_json_new(struct decision *d, const char *transport)
+{
+	json_t *verdict;
+
+	text_sanitize_in_place(d->message, sizeof(d->message));
+	text_sanitize_in_place(d->reason, sizeof(d->reason));
+	verdict =
+	        json_pack("{s:s, s:i, s:s, s:s}", "outcome", outcome_name(d->outcome), "exit_code",
+	                  d->exit_code, "message", d->message, "transport", transport);
+	if (verdict && d->reason[0] &&
+	    json_object_set_new(verdict, "reason", json_string(d->reason)) < 0) {
+		json_decref(verdict);
+		return NULL;
+	}
+	return verdict;
+}
+
 int main(int argc, char **argv)
 {
 	struct host_options opt = { 0 };
@@ -500,6 +648,7 @@ int main(int argc, char **argv)
 	const char *wrapper = getenv("PIKACI_GUEST_WRAPPER");
 	double deadline;
 	json_t *verdict = NULL;
+	bool out_failed = false;
 	int r, code;
 
 	if (parse_options(argc, argv, &opt) < 0)
@@ -544,25 +693,14 @@ int main(int argc, char **argv)
 
 	/* [D2]: the guest at its contract path in an image, or the given one locally. */
 	{
-		size_t n = 0;
+		char *guest[] = { (char *)(opt.local ? opt.local : PIKACI_GUEST_PATH) };
 
-		guest_argv = calloc(64, sizeof(*guest_argv));
-		if (!guest_argv) {
-			r = -ENOMEM;
+		r = pikaci_guest_argv_new(opt.local ? wrapper : NULL, guest, 1, &guest_argv);
+		if (r < 0)
 			goto out;
-		}
-		if (opt.local && wrapper) {
-			char *copy = strdup(wrapper), *save = NULL;
-
-			for (char *w = strtok_r(copy, " \t", &save); w && n < 60;
-			     w = strtok_r(NULL, " \t", &save))
-				guest_argv[n++] = strdup(w);
-			free(copy);
-		}
-		guest_argv[n] = strdup(opt.local ? opt.local : PIKACI_GUEST_PATH);
 	}
 	/* [D5]: timeout_secs plus the grace margin, and not a second more. */
-	deadline = (double)opt.timeout + opt.grace;
+	deadline = (double)(opt.timeout < TIMEOUT_MAX ? opt.timeout : TIMEOUT_MAX) + opt.grace;
 	r = pikaci_exchange(t, PIKACI_DELIVER_FILE, bytes, length, guest_argv, deadline,
 	                    stream_output, NULL, &exchange);
 	if (r < 0) {
@@ -574,26 +712,26 @@ int main(int argc, char **argv)
 	decide(&exchange, deadline, &d);
 
 report:
-	verdict = json_pack("{s:s, s:i, s:s, s:s}", "outcome", outcome_name(d.outcome), "exit_code",
-	                    d.exit_code, "message", d.message, "transport",
-	                    opt.local ? "local" : "incus");
-	if (verdict && d.reason[0])
-		json_object_set_new(verdict, "reason", json_string(d.reason));
+	verdict = verdict_json_new(&d, opt.local ? "local" : "incus");
 	/* A guest killed mid-run leaves files that describe no finished run: not collected. */
-	if (verdict && opt.out)
-		save_collected(opt.out,
-		               exchange.run.out && d.outcome != OUTCOME_GUEST_HUNG ? &exchange
-		                                                                   : NULL,
-		               verdict);
+	if (opt.out &&
+	    (!verdict ||
+	     save_collected(opt.out,
+	                    exchange.run.out && d.outcome != OUTCOME_GUEST_HUNG ? &exchange : NULL,
+	                    verdict) < 0))
+		out_failed = true;
 	fprintf(stderr, "pikaci-host: %s: %s\n", outcome_name(d.outcome), d.message);
 out:
 	code = r == -ENOMEM ? OUTCOME_TRANSPORT_FAILED : (int)d.outcome;
+	if (out_failed) {
+		fprintf(stderr, "pikaci-host: --out %s does not hold this run: exit %d\n", opt.out,
+		        EXIT_OUT_FAILED);
+		code = EXIT_OUT_FAILED;
+	}
 	json_decref(verdict);
 	pikaci_exchange_clear(&exchange);
 	pikaci_transport_free(t);
-	for (size_t i = 0; guest_argv && guest_argv[i]; i++)
-		free(guest_argv[i]);
-	free(guest_argv);
+	pikaci_guest_argv_free(guest_argv);
 	free(bytes);
 	pikaci_request_free(request);
 	return code;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "incus-api.h"
+#include "shared.h"
 
 /* Operation status codes (Incus doc/rest-api.md, "Status codes"). */
 #define OPERATION_SUCCESS 200
@@ -18,11 +19,10 @@ static int bad(int code, char *errbuf, size_t errsize, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (errbuf && errsize) {
-		va_start(ap, fmt);
-		vsnprintf(errbuf, errsize, fmt, ap);
-		va_end(ap);
-	}
+	/* The text may quote the server: valid UTF-8, cut on a character boundary. */
+	va_start(ap, fmt);
+	error_vformat(errbuf, errsize, code, fmt, ap);
+	va_end(ap);
 	return code;
 }
 

@@ -7,14 +7,16 @@
 #include <string.h>
 
 #include "pikaci-contract.h"
+#include "shared.h"
 #include "transport.h"
 
 int pikaci_transport_fail(struct pikaci_transport *t, int code, const char *fmt, ...)
 {
 	va_list ap;
 
+	/* The text may quote a server or a guest: valid UTF-8, cut on a character boundary. */
 	va_start(ap, fmt);
-	vsnprintf(t->error, sizeof(t->error), fmt, ap);
+	error_vformat(t->error, sizeof(t->error), code, fmt, ap);
 	va_end(ap);
 	return code;
 }
@@ -148,4 +150,56 @@ bool pikaci_incus_options_given(const struct pikaci_incus_options *options)
 {
 	return options->socket || options->url || options->cert || options->key || options->ca ||
 	       options->project;
+}
+
+void pikaci_guest_argv_free(char **argv)
+{
+	for (size_t i = 0; argv && argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+/* Appends a copy of length bytes of word to *argv (NULL-terminated, *n words so far). */
+static int argv_push(char ***argv, size_t *n, size_t *capacity, const char *word, size_t length)
+{
+	char *copy;
+
+	if (ARRAY_GROW(*argv, *capacity, *n + 2) < 0)
+		return -ENOMEM;
+	copy = strndup(word, length);
+	if (!copy)
+		return -ENOMEM;
+	(*argv)[(*n)++] = copy;
+	(*argv)[*n] = NULL;
+	return 0;
+}
+
+int pikaci_guest_argv_new(const char *wrapper, char *const command[], size_t n_command,
+                          char ***ret_argv)
+{
+	static const char separators[] = " \t";
+	char **argv = NULL;
+	size_t n = 0, capacity = 0;
+	int r = ARRAY_GROW(argv, capacity, 1);
+
+	if (r < 0)
+		return r;
+	argv[0] = NULL;
+	for (const char *p = wrapper ? wrapper : ""; r == 0 && *p;) {
+		size_t length;
+
+		p += strspn(p, separators);
+		length = strcspn(p, separators);
+		if (length > 0)
+			r = argv_push(&argv, &n, &capacity, p, length);
+		p += length;
+	}
+	for (size_t i = 0; r == 0 && i < n_command; i++)
+		r = argv_push(&argv, &n, &capacity, command[i], strlen(command[i]));
+	if (r < 0) {
+		pikaci_guest_argv_free(argv);
+		return r;
+	}
+	*ret_argv = argv;
+	return 0;
 }

@@ -125,6 +125,16 @@ const char *pikaci_incus_options_problem(const struct pikaci_incus_options *opti
 bool pikaci_incus_options_given(const struct pikaci_incus_options *options);
 
 /*
+ * The guest's command line as both programs build it: the words of wrapper (the value of
+ * PIKACI_GUEST_WRAPPER, split on spaces and tabs, e.g. "valgrind --quiet"; NULL or empty for
+ * none), then the n_command words of command. *ret_argv is NULL-terminated, every string its
+ * own allocation: free with pikaci_guest_argv_free(). 0 or -ENOMEM; any number of words.
+ */
+int pikaci_guest_argv_new(const char *wrapper, char *const command[], size_t n_command,
+                          char ***ret_argv);
+void pikaci_guest_argv_free(char **argv);
+
+/*
  * Connects (GET /1.0 must answer), and with `image` creates and starts a fresh container.
  * Output arrives when the guest has finished (Incus records it), not streamed; stderr is
  * separate. changes() compares the §3 folders and the state folder's entries before and

@@ -9,6 +9,7 @@
 #ifndef PIKACI_FUZZ_H
 #define PIKACI_FUZZ_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,60 @@ static inline void fuzz_check_rejection(int r, const struct pikaci_error *err, s
 	text = json_string(err->text);
 	FUZZ_CHECK(text != NULL);
 	json_decref(text);
+}
+
+/*
+ * Inputs made of several files (the judge's, the host's, a fixture's) are split on this byte,
+ * the ASCII record separator: part i is the bytes between the i-th and (i+1)-th separator.
+ * Returns how many parts were found (at most max); a part missing from the input is NULL.
+ */
+#define FUZZ_SEPARATOR '\x1e'
+
+struct fuzz_part {
+	const char *bytes; /* NULL when the input has fewer parts */
+	size_t length;
+};
+
+static inline size_t fuzz_split(const uint8_t *data, size_t size, struct fuzz_part *parts,
+                                size_t max)
+{
+	const char *p = (const char *)data, *end = p + size;
+	size_t n = 0;
+
+	memset(parts, 0, max * sizeof(*parts));
+	while (n < max) {
+		const char *next = memchr(p, FUZZ_SEPARATOR, (size_t)(end - p));
+
+		parts[n].bytes = p;
+		parts[n].length = next ? (size_t)(next - p) : (size_t)(end - p);
+		n++;
+		if (!next)
+			break;
+		p = next + 1;
+	}
+	return n;
+}
+
+/* A NUL-terminated copy of a part (""), which the caller frees; aborts when out of memory. */
+static inline char *fuzz_part_dup(const struct fuzz_part *part)
+{
+	char *copy = malloc(part->length + 1);
+
+	FUZZ_CHECK(copy != NULL);
+	if (part->length)
+		memcpy(copy, part->bytes, part->length);
+	copy[part->length] = '\0';
+	return copy;
+}
+
+/* Whether length bytes are valid UTF-8 without NUL (the shared sanitizer's rule). */
+static inline bool fuzz_utf8_valid(const char *bytes, size_t length)
+{
+	json_t *s = json_stringn(bytes, length);
+	bool ok = s != NULL && memchr(bytes, '\0', length) == NULL;
+
+	json_decref(s);
+	return ok;
 }
 
 #endif

@@ -22,6 +22,10 @@
 #include <unistd.h>
 
 #include "fuzz.h"
+#include "shared.h"
+
+/* The largest input replayed: far past every target's max_len. */
+#define INPUT_MAX (64u << 20)
 
 /* The input being replayed, for the crash handler; written before each input. */
 static char current[PATH_MAX];
@@ -38,66 +42,23 @@ static void crash_handler(int sig)
 	raise(sig);
 }
 
-static int read_file(const char *path, uint8_t **ret_data, size_t *ret_size)
-{
-	uint8_t *data = NULL;
-	size_t size = 0, allocated = 0;
-	int fd, r = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		ssize_t n;
-
-		if (allocated - size < 65536) {
-			uint8_t *grown = realloc(data, allocated + 65536 + 1);
-
-			if (!grown) {
-				r = -ENOMEM;
-				break;
-			}
-			data = grown;
-			allocated += 65536;
-		}
-		n = read(fd, data + size, allocated - size);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		size += (size_t)n;
-	}
-	close(fd);
-	if (r < 0) {
-		free(data);
-		return r;
-	}
-	*ret_data = data;
-	*ret_size = size;
-	return 0;
-}
-
 /* Replays path, a file or a directory tree; counts inputs in *count. */
 static int replay(const char *path, size_t *count)
 {
 	struct dirent **entries = NULL;
 	struct stat st;
-	uint8_t *data = NULL;
+	char *data = NULL;
 	size_t size = 0;
 	int n, r = 0;
 
 	if (stat(path, &st) < 0)
 		return -errno;
 	if (S_ISREG(st.st_mode)) {
-		r = read_file(path, &data, &size);
+		r = read_file(path, INPUT_MAX, &data, &size);
 		if (r < 0)
 			return r;
 		snprintf(current, sizeof(current), "%s", path);
-		LLVMFuzzerTestOneInput(data, size);
+		LLVMFuzzerTestOneInput((const uint8_t *)data, size);
 		free(data);
 		(*count)++;
 		return 0;
@@ -132,7 +93,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s FILE|DIRECTORY...\n", argv[0]);
 		return 99;
 	}
-	for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
+	for (size_t i = 0; i < ELEMENTSOF(signals); i++)
 		signal(signals[i], crash_handler);
 
 	printf("1..%d\n", argc - 1);

@@ -30,6 +30,7 @@
 
 #include "pikaci-contract.h"
 #include "sandbox.h"
+#include "transport.h"
 
 /* What a command the guest must never run would leave behind ([B5]). */
 #define MARKER             PIKACI_WORKSPACE_DIR "/command-ran"
@@ -41,7 +42,6 @@ static const char *guest_program;
 /* PIKACI_GUEST_WRAPPER split into words; NULL without one. */
 static char **wrapper;
 static size_t wrapper_words;
-static char *wrapper_text; /* the words point into it */
 /* A run may take this long before the sandbox kills it: beyond every bound asserted here. */
 static double deadline = 60;
 /* Added to each asserted time bound: memcheck starts and ends the guest slowly. */
@@ -1345,22 +1345,17 @@ static void test_rejects_request_over_1_mib(void **state)
 
 /* --- The harness --------------------------------------------------------------------------- */
 
-/* PIKACI_GUEST_WRAPPER: a command line of space-separated words, e.g. valgrind and options. */
+/* PIKACI_GUEST_WRAPPER, split as the host and the runner split it (src/host/transport.c). */
 static int wrapper_parse(const char *text)
 {
-	char *save = NULL;
+	int r = pikaci_guest_argv_new(text, NULL, 0, &wrapper);
 
-	if (!text || !*text)
-		return 0;
-	wrapper_text = strdup(text);
-	wrapper = calloc(strlen(text) / 2 + 2, sizeof(*wrapper));
-	if (!wrapper_text || !wrapper)
-		return -ENOMEM;
-	for (char *word = strtok_r(wrapper_text, " ", &save); word;
-	     word = strtok_r(NULL, " ", &save))
-		wrapper[wrapper_words++] = word;
+	if (r < 0)
+		return r;
+	while (wrapper[wrapper_words])
+		wrapper_words++;
 	if (wrapper_words == 0) {
-		free(wrapper);
+		pikaci_guest_argv_free(wrapper);
 		wrapper = NULL;
 	}
 	return 0;
@@ -1368,8 +1363,7 @@ static int wrapper_parse(const char *text)
 
 static void wrapper_free(void)
 {
-	free(wrapper);
-	free(wrapper_text);
+	pikaci_guest_argv_free(wrapper);
 }
 
 int main(int argc, char **argv)
