@@ -31,13 +31,19 @@ struct run {
 static int setup(void **state)
 {
 	struct run *run = calloc(1, sizeof(*run));
-	char errbuf[512];
+	char errbuf[512] = "out of memory", **binds = NULL;
+	/* The coverage lane's build folder, as the programs bind it. */
+	struct pikaci_sandbox_options options = { 0 };
 
-	if (!run || pikaci_sandbox_new(NULL, &run->sandbox, errbuf, sizeof(errbuf)) < 0) {
+	if (pikaci_sandbox_binds_split(getenv("PIKACI_SANDBOX_BIND"), &binds) < 0 || !run ||
+	    (options.writable_binds = binds,
+	     pikaci_sandbox_new(&options, &run->sandbox, errbuf, sizeof(errbuf)) < 0)) {
 		fprintf(stderr, "# sandbox: %s\n", errbuf);
+		pikaci_sandbox_binds_free(binds);
 		free(run);
 		return -1;
 	}
+	pikaci_sandbox_binds_free(binds);
 	*state = run;
 	return 0;
 }
@@ -646,37 +652,37 @@ static void sandbox_renew(struct run *run, const struct pikaci_sandbox_options *
 		fail_msg("sandbox: %s", errbuf);
 }
 
-static void test_writable_binds_from_options_and_environment(void **state)
+static void test_writable_binds_from_options_and_a_list(void **state)
 {
 	struct run *run = *state;
-	char by_options[] = "/tmp/pikaci-bind.XXXXXX", by_environment[] = "/tmp/pikaci-env.XXXXXX";
+	char by_options[] = "/tmp/pikaci-bind.XXXXXX", by_list[] = "/tmp/pikaci-env.XXXXXX";
 	char deep[64], files[2][128], script[1024];
-	char *binds[] = { deep, NULL }, *contents[2], *extra = NULL, *saved = NULL, *bytes = NULL;
-	struct pikaci_sandbox_options options = { .writable_binds = binds };
-	size_t length = 0;
+	char *contents[2], *list = NULL, **binds = NULL, *bytes = NULL;
+	struct pikaci_sandbox_options options = { 0 };
+	size_t length = 0, n = 0;
 
 	assert_non_null(mkdtemp(by_options));
-	assert_non_null(mkdtemp(by_environment));
+	assert_non_null(mkdtemp(by_list));
 	/* Under /tmp, which is fresh inside: the way to a deep folder is made there. */
 	snprintf(deep, sizeof(deep), "%s/a", by_options);
 	assert_int_equal(mkdir(deep, 0755), 0);
 	strcat(deep, "/b");
 	assert_int_equal(mkdir(deep, 0755), 0);
 	snprintf(files[0], sizeof(files[0]), "%s/written", deep);
-	snprintf(files[1], sizeof(files[1]), "%s/written", by_environment);
+	snprintf(files[1], sizeof(files[1]), "%s/written", by_list);
 
-	/* The coverage lane's own entries stay; an empty entry is nothing. */
-	if (getenv("PIKACI_SANDBOX_BIND"))
-		saved = strdup(getenv("PIKACI_SANDBOX_BIND"));
-	assert_true(asprintf(&extra, "%s::%s:", saved ? saved : "", by_environment) > 0);
-	setenv("PIKACI_SANDBOX_BIND", extra, 1);
-	free(extra);
+	/* PIKACI_SANDBOX_BIND's format, as programs split it: an empty entry is nothing. */
+	assert_true(asprintf(&list, "%s::%s:", deep, by_list) > 0);
+	assert_int_equal(pikaci_sandbox_binds_split(list, &binds), 0);
+	free(list);
+	while (binds[n])
+		n++;
+	assert_int_equal(n, 2);
+	options.writable_binds = binds;
 	sandbox_renew(run, &options);
-	if (saved)
-		setenv("PIKACI_SANDBOX_BIND", saved, 1);
-	else
-		unsetenv("PIKACI_SANDBOX_BIND");
-	free(saved);
+	pikaci_sandbox_binds_free(binds);
+	assert_int_equal(pikaci_sandbox_binds_split("", &binds), 0);
+	assert_null(binds);
 
 	snprintf(script, sizeof(script),
 	         "echo options > %s && echo environment > %s && cat %s %s && id -u", files[0],
@@ -690,7 +696,7 @@ static void test_writable_binds_from_options_and_environment(void **state)
 	*strrchr(deep, '/') = '\0';
 	rmdir(deep);
 	rmdir(by_options);
-	rmdir(by_environment);
+	rmdir(by_list);
 
 	assert_exit(&run->result, 0);
 	assert_string_equal(run->result.out, "options\nenvironment\n0\n");
@@ -962,7 +968,7 @@ int main(void)
 		T(test_write_file_and_make_dir_refuse_what_is_in_the_way),
 		T(test_program_found_on_path),
 		T(test_relative_file_argument_made_absolute),
-		T(test_writable_binds_from_options_and_environment),
+		T(test_writable_binds_from_options_and_a_list),
 		T(test_output_beyond_the_capture_limit),
 		cmocka_unit_test(test_guest_and_bind_on_another_filesystem),
 		cmocka_unit_test(test_bad_writable_bind_is_a_clean_error),
