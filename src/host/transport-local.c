@@ -68,8 +68,8 @@ static int local_run(struct pikaci_transport *t, char *const argv[], double dead
 	for (size_t i = 0; i < result.n_leftovers && i < PIKACI_LEFTOVERS_MAX; i++) {
 		const struct pikaci_sandbox_process *p = &result.leftovers[i];
 
-		ret->leftovers[i] = (struct pikaci_process){ .pid = p->pid, .pgid = p->pgid,
-			                                     .sid = p->sid };
+		ret->leftovers[i] =
+		        (struct pikaci_process){ .pid = p->pid, .pgid = p->pgid, .sid = p->sid };
 		memcpy(ret->leftovers[i].comm, p->comm, sizeof(ret->leftovers[i].comm));
 	}
 	/* Never NULL: an empty output is an empty string. */

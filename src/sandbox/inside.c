@@ -165,9 +165,10 @@ static void mask_proc(int report, const char *root)
 		snprintf(path, sizeof(path), "%s%s", root, masked[i]);
 		if (lstat(path, &st) < 0)
 			continue;
-		if (S_ISDIR(st.st_mode) ? mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID |
-		                                        MS_NODEV | MS_NOEXEC, "size=0")
-		                        : mount("/dev/null", path, "none", MS_BIND, NULL))
+		if (S_ISDIR(st.st_mode)
+		            ? mount("tmpfs", path, "tmpfs",
+		                    MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
+		            : mount("/dev/null", path, "none", MS_BIND, NULL))
 			SETUP_FAIL(report, "cannot mask %s: %s", masked[i], strerror(errno));
 	}
 }
@@ -250,9 +251,10 @@ static void mount_overlay(int report, const struct pikaci_sandbox *sandbox, cons
 	 * lives for one run and is never mounted again, so no flush protects anything. Older
 	 * kernels refuse the option: mount without it.
 	 */
-	snprintf(options, sizeof(options),
-	         "lowerdir=/,upperdir=/proc/self/fd/%d/upper,workdir=/proc/self/fd/%d/work,volatile",
-	         sandbox->upper_mount, sandbox->upper_mount);
+	snprintf(
+	        options, sizeof(options),
+	        "lowerdir=/,upperdir=/proc/self/fd/%d/upper,workdir=/proc/self/fd/%d/work,volatile",
+	        sandbox->upper_mount, sandbox->upper_mount);
 	mounted = mount("overlay", root, "overlay", MS_NOSUID | MS_NODEV, options);
 	if (mounted < 0 && errno == EINVAL) {
 		options[strlen(options) - strlen(",volatile")] = '\0';
@@ -295,8 +297,8 @@ static void setup_root(int report, const struct pikaci_sandbox *sandbox)
 static bool cap_allowed(int cap)
 {
 	static const int allowed[] = {
-		CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_FOWNER,           CAP_FSETID,
-		CAP_KILL,   CAP_SETGID,       CAP_SETUID,           CAP_SETPCAP,
+		CAP_CHOWN,   CAP_DAC_OVERRIDE,     CAP_FOWNER,     CAP_FSETID,
+		CAP_KILL,    CAP_SETGID,           CAP_SETUID,     CAP_SETPCAP,
 		CAP_SETFCAP, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_AUDIT_WRITE,
 	};
 
@@ -336,8 +338,8 @@ static int deny(scmp_filter_ctx filter, int syscall_number)
 /* unshare() and clone() into a new namespace are denied, one flag at a time. */
 static int deny_namespaces(scmp_filter_ctx filter)
 {
-	static const unsigned long flags[] = { CLONE_NEWNS,  CLONE_NEWUSER, CLONE_NEWPID,
-		                               CLONE_NEWNET, CLONE_NEWIPC,  CLONE_NEWUTS,
+	static const unsigned long flags[] = { CLONE_NEWNS,    CLONE_NEWUSER, CLONE_NEWPID,
+		                               CLONE_NEWNET,   CLONE_NEWIPC,  CLONE_NEWUTS,
 		                               CLONE_NEWCGROUP };
 	int r = 0;
 
@@ -357,20 +359,48 @@ static int deny_namespaces(scmp_filter_ctx filter)
 static int load_seccomp(void)
 {
 	static const int denied[] = {
-		SCMP_SYS(open_by_handle_at), SCMP_SYS(name_to_handle_at), SCMP_SYS(bpf),
-		SCMP_SYS(perf_event_open),   SCMP_SYS(kexec_load),        SCMP_SYS(kexec_file_load),
-		SCMP_SYS(init_module),       SCMP_SYS(finit_module),      SCMP_SYS(delete_module),
-		SCMP_SYS(keyctl),            SCMP_SYS(add_key),           SCMP_SYS(request_key),
-		SCMP_SYS(ptrace),            SCMP_SYS(process_vm_readv),  SCMP_SYS(process_vm_writev),
-		SCMP_SYS(mount),             SCMP_SYS(umount2),           SCMP_SYS(pivot_root),
-		SCMP_SYS(move_mount),        SCMP_SYS(open_tree),         SCMP_SYS(fsopen),
-		SCMP_SYS(fsconfig),          SCMP_SYS(fsmount),           SCMP_SYS(fspick),
-		SCMP_SYS(mount_setattr),     SCMP_SYS(swapon),            SCMP_SYS(swapoff),
-		SCMP_SYS(reboot),            SCMP_SYS(syslog),            SCMP_SYS(acct),
-		SCMP_SYS(setns),             SCMP_SYS(userfaultfd),       SCMP_SYS(iopl),
-		SCMP_SYS(ioperm),            SCMP_SYS(quotactl),          SCMP_SYS(lookup_dcookie),
-		SCMP_SYS(fanotify_init),     SCMP_SYS(settimeofday),      SCMP_SYS(clock_settime),
-		SCMP_SYS(clock_adjtime),     SCMP_SYS(adjtimex),          SCMP_SYS(personality),
+		SCMP_SYS(open_by_handle_at),
+		SCMP_SYS(name_to_handle_at),
+		SCMP_SYS(bpf),
+		SCMP_SYS(perf_event_open),
+		SCMP_SYS(kexec_load),
+		SCMP_SYS(kexec_file_load),
+		SCMP_SYS(init_module),
+		SCMP_SYS(finit_module),
+		SCMP_SYS(delete_module),
+		SCMP_SYS(keyctl),
+		SCMP_SYS(add_key),
+		SCMP_SYS(request_key),
+		SCMP_SYS(ptrace),
+		SCMP_SYS(process_vm_readv),
+		SCMP_SYS(process_vm_writev),
+		SCMP_SYS(mount),
+		SCMP_SYS(umount2),
+		SCMP_SYS(pivot_root),
+		SCMP_SYS(move_mount),
+		SCMP_SYS(open_tree),
+		SCMP_SYS(fsopen),
+		SCMP_SYS(fsconfig),
+		SCMP_SYS(fsmount),
+		SCMP_SYS(fspick),
+		SCMP_SYS(mount_setattr),
+		SCMP_SYS(swapon),
+		SCMP_SYS(swapoff),
+		SCMP_SYS(reboot),
+		SCMP_SYS(syslog),
+		SCMP_SYS(acct),
+		SCMP_SYS(setns),
+		SCMP_SYS(userfaultfd),
+		SCMP_SYS(iopl),
+		SCMP_SYS(ioperm),
+		SCMP_SYS(quotactl),
+		SCMP_SYS(lookup_dcookie),
+		SCMP_SYS(fanotify_init),
+		SCMP_SYS(settimeofday),
+		SCMP_SYS(clock_settime),
+		SCMP_SYS(clock_adjtime),
+		SCMP_SYS(adjtimex),
+		SCMP_SYS(personality),
 	};
 	scmp_filter_ctx filter = seccomp_init(SCMP_ACT_ALLOW);
 	int r = filter ? 0 : -ENOMEM;

@@ -21,13 +21,13 @@
 #define ELEMENTS(array) (sizeof(array) / sizeof((array)[0]))
 
 /* The bounds of one run; README.md "The sandbox" documents each. */
-#define SANDBOX_PIDS_MAX      512
-#define SANDBOX_MEMORY_BYTES  (1024ull << 20)
-#define SANDBOX_CPU_QUOTA_US  100000 /* per 100 ms: one CPU */
-#define SANDBOX_TMPFS_SIZE    "64m"  /* /tmp and /dev/shm each */
-#define SANDBOX_TMPFS_INODES  "16384"
-#define SANDBOX_UPPER_SIZE    "256m" /* upper layer and overlay work folder together */
-#define SANDBOX_UPPER_INODES  "65536"
+#define SANDBOX_PIDS_MAX     512
+#define SANDBOX_MEMORY_BYTES (1024ull << 20)
+#define SANDBOX_CPU_QUOTA_US 100000 /* per 100 ms: one CPU */
+#define SANDBOX_TMPFS_SIZE   "64m"  /* /tmp and /dev/shm each */
+#define SANDBOX_TMPFS_INODES "16384"
+#define SANDBOX_UPPER_SIZE   "256m" /* upper layer and overlay work folder together */
+#define SANDBOX_UPPER_INODES "65536"
 
 struct bind {
 	char *path;
@@ -59,7 +59,7 @@ struct pikaci_sandbox {
 	char *const *environment;
 	bool keep;
 	bool ran;
-	pid_t init; /* while running: the sandbox's init, as the host sees it */
+	pid_t init;      /* while running: the sandbox's init, as the host sees it */
 	char **prepared; /* paths inside the sandbox the sandbox or caller made, not the guest */
 	size_t n_prepared;
 	struct bind *binds;
@@ -99,9 +99,9 @@ struct init_args {
 	const struct pikaci_sandbox *sandbox;
 	char *const *argv;
 	char *const *environment;
-	int out, err;   /* the guest's stdout and stderr */
-	int report;     /* init_message to the caller */
-	int go;         /* go_message from the caller */
+	int out, err; /* the guest's stdout and stderr */
+	int report;   /* init_message to the caller */
+	int go;       /* go_message from the caller */
 };
 
 /* sandbox.c */

@@ -430,7 +430,8 @@ static int run_resolve_argv(struct pikaci_sandbox *sandbox, char *const argv[], 
 		else
 			run->argv[i] = strdup(argv[i]);
 		if (!run->argv[i])
-			return i == 0 ? sandbox_fail(sandbox, -ENOENT, "cannot find %s: %s", argv[0],
+			return i == 0 ? sandbox_fail(sandbox, -ENOENT, "cannot find %s: %s",
+			                             argv[0],
 			                             strchr(argv[0], '/') ? strerror(errno)
 			                                                  : "not on PATH")
 			              : sandbox_fail(sandbox, -ENOMEM, "out of memory");
@@ -485,14 +486,18 @@ static int run_start(struct pikaci_sandbox *sandbox, struct run *run)
 	if (run->child < 0)
 		return sandbox_fail(sandbox, -errno, "cannot create the sandbox's namespaces: %s%s",
 		                    strerror(errno),
-		                    errno == EPERM ? " (needs CAP_SYS_ADMIN: run as root, outside a "
-		                                     "restricted container)"
-		                                   : "");
+		                    errno == EPERM
+		                            ? " (needs CAP_SYS_ADMIN: run as root, outside a "
+		                              "restricted container)"
+		                            : "");
 	if (run->child == 0) {
-		struct init_args args = { .sandbox = sandbox,   .argv = run->argv,
+		struct init_args args = { .sandbox = sandbox,
+			                  .argv = run->argv,
 			                  .environment = run->environment,
-			                  .out = run->out[1],   .err = run->err[1],
-			                  .report = run->report[1], .go = run->go[0] };
+			                  .out = run->out[1],
+			                  .err = run->err[1],
+			                  .report = run->report[1],
+			                  .go = run->go[0] };
 
 		close(run->out[0]);
 		close(run->err[0]);
@@ -585,7 +590,8 @@ static int run_poll_once(struct pikaci_sandbox *sandbox, struct run *run, int ti
 		map[n++] = 2;
 	}
 	if (poll(fds, n, timeout_ms) < 0)
-		return errno == EINTR ? 0 : sandbox_fail(sandbox, -errno, "poll: %s", strerror(errno));
+		return errno == EINTR ? 0
+		                      : sandbox_fail(sandbox, -errno, "poll: %s", strerror(errno));
 	for (nfds_t k = 0; k < n; k++) {
 		int which = map[k], status;
 
@@ -600,7 +606,8 @@ static int run_poll_once(struct pikaci_sandbox *sandbox, struct run *run, int ti
 		if (status <= 0)
 			run->captures[which].open = false;
 		if (status < 0)
-			return sandbox_fail(sandbox, status, "reading output: %s", strerror(-status));
+			return sandbox_fail(sandbox, status, "reading output: %s",
+			                    strerror(-status));
 	}
 	return 0;
 }
@@ -610,10 +617,10 @@ static int run_collect(struct pikaci_sandbox *sandbox, struct run *run, double d
                        struct pikaci_sandbox_result *result, pikaci_sandbox_output_fn output,
                        void *userdata)
 {
-	run->captures[0] = (struct capture){ run->out[0], &result->out, &result->out_length, 0,
-		                             true };
-	run->captures[1] = (struct capture){ run->err[0], &result->err, &result->err_length, 0,
-		                             true };
+	run->captures[0] =
+	        (struct capture){ run->out[0], &result->out, &result->out_length, 0, true };
+	run->captures[1] =
+	        (struct capture){ run->err[0], &result->err, &result->err_length, 0, true };
 	run->report_open = true;
 	while (run->captures[0].open || run->captures[1].open || run->report_open) {
 		double left = run->killed ? run->kill_time + DRAIN_GRACE - sandbox_now()
@@ -674,8 +681,11 @@ int pikaci_sandbox_run(struct pikaci_sandbox *sandbox, char *const argv[], doubl
                        struct pikaci_sandbox_result *ret_result)
 {
 	struct pikaci_sandbox_result result = { 0 };
-	struct run run = { .out = { -1, -1 }, .err = { -1, -1 }, .report = { -1, -1 },
-		           .go = { -1, -1 }, .child = -1 };
+	struct run run = { .out = { -1, -1 },
+		           .err = { -1, -1 },
+		           .report = { -1, -1 },
+		           .go = { -1, -1 },
+		           .child = -1 };
 	int r;
 
 	if (sandbox->ran)

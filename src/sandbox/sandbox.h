@@ -90,7 +90,7 @@ struct pikaci_sandbox_result {
 	size_t out_length;
 	char *err; /* and on stderr */
 	size_t err_length;
-	bool truncated; /* output beyond the capture limit was dropped (still streamed) */
+	bool truncated;           /* output beyond the capture limit was dropped (still streamed) */
 	unsigned limits_hit;      /* PIKACI_SANDBOX_LIMIT_* the run reached */
 	unsigned limits_enforced; /* PIKACI_SANDBOX_LIMIT_* this machine let the sandbox set */
 	/*

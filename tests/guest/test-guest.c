@@ -59,7 +59,8 @@ struct run {
 
 static struct run *run_new(const struct pikaci_sandbox_options *given)
 {
-	struct pikaci_sandbox_options options = given ? *given : (struct pikaci_sandbox_options){ 0 };
+	struct pikaci_sandbox_options options =
+	        given ? *given : (struct pikaci_sandbox_options){ 0 };
 	struct run *run = calloc(1, sizeof(*run));
 	char errbuf[512] = "", **binds = NULL;
 	int r;
