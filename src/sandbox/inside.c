@@ -81,7 +81,10 @@ static _Noreturn void init_fail(int fd, enum init_message_kind kind, const char 
 	vsnprintf(message.text, sizeof(message.text), fmt, ap);
 	va_end(ap);
 	init_report(fd, &message);
-	init_exit(kind == INIT_MESSAGE_EXEC_FAILED ? 127 : 1);
+	/* The guest's process (a fork of init) leaves without writing init's counters twice. */
+	if (kind == INIT_MESSAGE_EXEC_FAILED)
+		_exit(127);
+	init_exit(1);
 }
 
 #define SETUP_FAIL(fd, ...) init_fail(fd, INIT_MESSAGE_SETUP_FAILED, __VA_ARGS__)

@@ -118,7 +118,6 @@ int upper_write_file(struct pikaci_sandbox *sandbox, const char *path, const voi
 int upper_prepare_layout(struct pikaci_sandbox *sandbox);
 int upper_keep(struct pikaci_sandbox *sandbox);
 bool upper_is_prepared(const struct pikaci_sandbox *sandbox, const char *path);
-int tree_remove(const char *path);
 
 /* limits.c */
 void limits_new(struct limits *limits, const char *name);

@@ -23,7 +23,8 @@
  *  - a seccomp filter (libseccomp) returning EPERM for open_by_handle_at, name_to_handle_at,
  *    bpf, perf_event_open, kexec_*, module loading, keyctl/add_key/request_key, ptrace,
  *    process_vm_*, the mount family, pivot_root, swapon/off, reboot, syslog, acct, setns,
- *    unshare/clone into new namespaces, userfaultfd, iopl/ioperm; clone3 answers ENOSYS so libc
+ *    unshare/clone into new namespaces, userfaultfd, iopl/ioperm, clock setting; clone3 answers
+ *    ENOSYS so libc
  *    falls back to clone, whose flags the filter can see; other architectures' calls kill;
  *  - runc's masked paths (/proc/kcore, /proc/keys, /proc/timer_list, /proc/sched_debug,
  *    /proc/latency_stats, /proc/acpi, /proc/scsi, ...) and read-only paths (/proc/sys,

@@ -168,23 +168,6 @@ static int tree_walk(const char *root, tree_fn pre, tree_fn post, void *userdata
 	return tree_walk_dir(&w, dir, path, 0);
 }
 
-static int remove_entry(void *userdata, int dir, const char *name, const char *path,
-                        const struct stat *st)
-{
-	if (unlinkat(dir, name, S_ISDIR(st->st_mode) ? AT_REMOVEDIR : 0) < 0 && errno != ENOENT)
-		return 0; /* best effort: the rest still goes */
-	return 0;
-}
-
-int tree_remove(const char *path)
-{
-	int r = tree_walk(path, NULL, remove_entry, NULL);
-
-	if (rmdir(path) < 0 && r == 0 && errno != ENOENT)
-		r = -errno;
-	return r;
-}
-
 /* --- Preparing the upper layer ------------------------------------------------------------ */
 
 bool upper_is_prepared(const struct pikaci_sandbox *sandbox, const char *path)
