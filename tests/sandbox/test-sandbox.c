@@ -901,19 +901,117 @@ static void test_folder_removed_and_bad_base_dir(void **state)
 {
 	struct pikaci_sandbox *sandbox = NULL;
 	struct pikaci_sandbox_options options = { .base_dir = "/nonexistent/pikaci" };
-	char errbuf[512], upper[4096];
+	char errbuf[512], upper[4096], base[] = "/tmp/pikaci-base.XXXXXX";
 	struct stat st;
 
 	(void)state;
 	assert_int_equal(pikaci_sandbox_new(&options, &sandbox, errbuf, sizeof(errbuf)), -ENOENT);
 	assert_null(sandbox);
 	assert_non_null(strstr(errbuf, "/nonexistent/pikaci"));
-	assert_int_equal(pikaci_sandbox_new(NULL, &sandbox, errbuf, sizeof(errbuf)), 0);
+	assert_non_null(mkdtemp(base));
+	options.base_dir = base;
+	assert_int_equal(pikaci_sandbox_new(&options, &sandbox, errbuf, sizeof(errbuf)), 0);
 	snprintf(upper, sizeof(upper), "%s", pikaci_sandbox_upper(sandbox));
 	assert_int_equal(stat(upper, &st), 0);
+	/* The upper layer is on a tmpfs this process holds, not in the per-run folder. */
+	assert_non_null(strstr(upper, "/proc/self/fd/"));
 	pikaci_sandbox_free(sandbox);
-	*strrchr(upper, '/') = '\0';
 	assert_int_equal(stat(upper, &st), -1);
+	/* The per-run folder went with it: its parent is empty again. */
+	assert_int_equal(rmdir(base), 0);
+}
+
+static void test_keep_copies_the_upper_layer(void **state)
+{
+	struct pikaci_sandbox_options options = { .keep = true };
+	struct pikaci_sandbox_result result = { 0 };
+	struct pikaci_sandbox *sandbox = NULL;
+	char base[] = "/tmp/pikaci-keep.XXXXXX", errbuf[512], path[512], command[600];
+	char *argv[] = { "/bin/bash", "-c",
+		         "mkdir /kept && echo bytes > /kept/file && ln -s file /kept/link && "
+		         "rm /etc/hostname",
+		         NULL };
+	struct dirent *entry;
+	struct stat st;
+	DIR *dir;
+
+	(void)state;
+	assert_non_null(mkdtemp(base));
+	options.base_dir = base;
+	assert_int_equal(pikaci_sandbox_new(&options, &sandbox, errbuf, sizeof(errbuf)), 0);
+	assert_int_equal(pikaci_sandbox_run(sandbox, argv, 10, NULL, NULL, &result), 0);
+	assert_exit(&result, 0);
+	pikaci_sandbox_result_clear(&result);
+	pikaci_sandbox_free(sandbox);
+	dir = opendir(base);
+	assert_non_null(dir);
+	while ((entry = readdir(dir)) && entry->d_name[0] == '.')
+		;
+	assert_non_null(entry);
+	snprintf(path, sizeof(path), "%s/%s/upper/kept/file", base, entry->d_name);
+	closedir(dir);
+	{
+		char *content = host_read(path);
+
+		assert_string_equal(content ? content : "(none)", "bytes\n");
+		free(content);
+	}
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
+	strcpy(strrchr(path, '/'), "/link");
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	/* The removal is kept as the overlay's whiteout. */
+	strcpy(strstr(path, "/kept/link"), "/etc/hostname");
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISCHR(st.st_mode) && st.st_rdev == 0);
+	snprintf(command, sizeof(command), "rm -rf %s", base);
+	assert_int_equal(system(command), 0);
+}
+
+static void test_guest_starts_with_groups_and_signals(void **state)
+{
+	struct pikaci_sandbox_result *r =
+	        sh(state, "grep -E '^(Groups|SigBlk|SigIgn|NoNewPrivs|Seccomp):' /proc/self/status",
+	           10);
+
+	assert_exit(r, 0);
+	/* bash itself leaves neither alone: SIGTERM stays blocked, SIGPIPE ignored. */
+	assert_string_equal(r->out, "Groups:\t0 4 27 \nSigBlk:\t0000000000004000\n"
+	                            "SigIgn:\t0000000000001000\nNoNewPrivs:\t1\nSeccomp:\t2\n");
+}
+
+static void test_leftovers_listed(void **state)
+{
+	struct pikaci_sandbox_result *r =
+	        sh(state, "sleep 30 & setsid sleep 31 & sleep 0.3; exec sleep 0", 10);
+	bool same_group = false, own_session = false;
+
+	assert_exit(r, 0);
+	assert_true(r->have_leftovers);
+	assert_int_equal(r->guest_pid, 2);
+	assert_int_equal(r->n_leftovers, 2);
+	for (size_t i = 0; i < r->n_leftovers; i++) {
+		const struct pikaci_sandbox_process *p = &r->leftovers[i];
+
+		assert_string_equal(p->comm, "sleep");
+		same_group = same_group || (p->pgid == r->guest_pid && p->sid == r->guest_pid);
+		own_session = own_session || (p->pgid == p->pid && p->sid == p->pid);
+	}
+	assert_true(same_group);
+	assert_true(own_session);
+}
+
+static void test_limits_enforced_here(void **state)
+{
+	struct pikaci_sandbox_result *r = sh(state, "cat /proc/self/cgroup", 10);
+
+	assert_exit(r, 0);
+	if (r->limits_enforced == 0)
+		skip(); /* a machine without writable cgroups: README says what is left */
+	assert_int_equal(r->limits_hit, 0);
+	/* The guest is in the run's own cgroup, named after the per-run folder. */
+	assert_non_null(strstr(r->out, "/pikaci-sandbox."));
 }
 
 static void test_needs_root(void **state)
@@ -974,6 +1072,10 @@ int main(void)
 		cmocka_unit_test(test_bad_writable_bind_is_a_clean_error),
 		cmocka_unit_test(test_folder_removed_and_bad_base_dir),
 		cmocka_unit_test(test_needs_root),
+		cmocka_unit_test(test_keep_copies_the_upper_layer),
+		T(test_guest_starts_with_groups_and_signals),
+		T(test_leftovers_listed),
+		T(test_limits_enforced_here),
 	};
 
 	if (geteuid() != 0) {
