@@ -254,10 +254,15 @@ static void mount_overlay(int report, const struct pikaci_sandbox *sandbox, cons
 	 * lives for one run and is never mounted again, so no flush protects anything. Older
 	 * kernels refuse the option: mount without it.
 	 */
-	snprintf(
-	        options, sizeof(options),
-	        "lowerdir=/,upperdir=/proc/self/fd/%d/upper,workdir=/proc/self/fd/%d/work,volatile",
-	        sandbox->upper_mount, sandbox->upper_mount);
+	if (sandbox->upper_mount >= 0)
+		snprintf(options, sizeof(options),
+		         "lowerdir=/,upperdir=/proc/self/fd/%d/upper,workdir=/proc/self/fd/%d/work,"
+		         "volatile",
+		         sandbox->upper_mount, sandbox->upper_mount);
+	else /* on disk: see upper_on_disk() */
+		snprintf(options, sizeof(options),
+		         "lowerdir=/,upperdir=%s,workdir=%s/work,volatile", sandbox->upper,
+		         sandbox->base);
 	mounted = mount("overlay", root, "overlay", MS_NOSUID | MS_NODEV, options);
 	if (mounted < 0 && errno == EINVAL) {
 		options[strlen(options) - strlen(",volatile")] = '\0';
@@ -415,6 +420,9 @@ static int load_seccomp(void)
 	/* Another architecture's system calls (int 0x80, x32) would slip past: they kill. */
 	if (r == 0)
 		r = seccomp_attr_set(filter, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+	/* Where libseccomp cannot probe the seccomp() call (valgrind): the thread, not all. */
+	if (r == -EINVAL)
+		r = seccomp_attr_set(filter, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL);
 	if (r == 0)
 		r = seccomp_load(filter);
 	seccomp_release(filter);

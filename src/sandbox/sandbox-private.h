@@ -55,7 +55,7 @@ struct limits {
 struct pikaci_sandbox {
 	char *base;      /* the per-run folder on disk: root/ (the mount point), upper/ if kept */
 	char *upper;     /* the upper layer as this process reaches it: /proc/self/fd/N/upper */
-	int upper_mount; /* the detached, sized tmpfs holding upper/ and work/ */
+	int upper_mount; /* the detached, sized tmpfs holding upper/ and work/; -1: on disk */
 	char *const *environment;
 	bool keep;
 	bool ran;
@@ -117,6 +117,7 @@ int upper_write_file(struct pikaci_sandbox *sandbox, const char *path, const voi
                      size_t length, mode_t mode);
 int upper_prepare_layout(struct pikaci_sandbox *sandbox);
 int upper_keep(struct pikaci_sandbox *sandbox);
+void upper_remove_on_disk(const struct pikaci_sandbox *sandbox);
 bool upper_is_prepared(const struct pikaci_sandbox *sandbox, const char *path);
 
 /* limits.c */

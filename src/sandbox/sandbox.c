@@ -83,6 +83,7 @@ void pikaci_sandbox_abandon_all(void)
 			waitpid(sandbox->init, NULL, 0);
 		}
 		limits_remove(&sandbox->limits);
+		upper_remove_on_disk(sandbox);
 		if (strlen(sandbox->base) + 6 < sizeof(root)) {
 			memcpy(root, sandbox->base, strlen(sandbox->base));
 			memcpy(root + strlen(sandbox->base), "/root", 6);
@@ -306,6 +307,7 @@ void pikaci_sandbox_free(struct pikaci_sandbox *sandbox)
 	if (sandbox->upper_mount >= 0)
 		close(sandbox->upper_mount);
 	if (sandbox->base && !sandbox->keep) {
+		upper_remove_on_disk(sandbox);
 		snprintf(root, sizeof(root), "%s/root", sandbox->base);
 		rmdir(root);
 		/* Only an empty folder goes: whatever else is there is not ours to delete. */
@@ -651,7 +653,8 @@ static int run_finish(struct pikaci_sandbox *sandbox, struct run *run, double de
 	const struct init_message *m = &run->message;
 
 	result->limits_hit = limits_hit(&sandbox->limits);
-	result->limits_enforced = limits_enforced(&sandbox->limits);
+	result->limits_enforced = limits_enforced(&sandbox->limits) |
+	                          (sandbox->upper_mount >= 0 ? PIKACI_SANDBOX_LIMIT_UPPER : 0);
 	limits_remove(&sandbox->limits);
 	if (run->reported && m->kind != INIT_MESSAGE_STATUS)
 		return sandbox_fail(sandbox, -EIO, "%s", m->text);

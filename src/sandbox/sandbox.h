@@ -37,6 +37,8 @@
  *    controllers, else the v1 hierarchies where writable; /tmp and /dev/shm are 64 MiB tmpfs;
  *    the upper layer lives on a 256 MiB tmpfs that is never mounted on the host (a detached
  *    mount this process holds open), so it vanishes with this process whatever kills it.
+ *    Without fsopen() (Linux before 5.2, or under valgrind 3.19, which does not know it) the
+ *    upper layer is in the per-run folder on disk, unbounded, and limits_enforced says so.
  *
  * Needs CAP_SYS_ADMIN: pikaci_sandbox_new() returns -EPERM without it.
  */
@@ -80,6 +82,7 @@ enum {
 	PIKACI_SANDBOX_LIMIT_PIDS = 1,   /* a fork failed at the pids limit */
 	PIKACI_SANDBOX_LIMIT_MEMORY = 2, /* the memory limit's OOM killer killed a process */
 	PIKACI_SANDBOX_LIMIT_CPU = 4,    /* (enforced only: a CPU quota is never "hit") */
+	PIKACI_SANDBOX_LIMIT_UPPER = 8,  /* (enforced only) the upper layer is a sized tmpfs */
 };
 
 /* What one run did. */

@@ -36,6 +36,78 @@ static int fs_set(int fs, const char *key, const char *value)
 }
 
 /*
+ * Without the new mount API (Linux before 5.2, or valgrind 3.19, which does not know fsopen):
+ * the upper layer in the per-run folder on disk, with no bound on its size.
+ */
+static int upper_on_disk(struct pikaci_sandbox *sandbox)
+{
+	char path[PATH_MAX];
+
+	for (const char *const *sub = (const char *const[]){ "upper", "work", NULL }; *sub; sub++) {
+		snprintf(path, sizeof(path), "%s/%s", sandbox->base, *sub);
+		if (mkdir(path, 0755) < 0)
+			return sandbox_fail(sandbox, -errno, "cannot create %s: %s", path,
+			                    strerror(errno));
+	}
+	if (asprintf(&sandbox->upper, "%s/upper", sandbox->base) < 0) {
+		sandbox->upper = NULL;
+		return sandbox_fail(sandbox, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* Async-signal-safe (getdents64, unlinkat, no allocation): removes name under parent. */
+static void remove_at(int parent, const char *name, int depth)
+{
+	char buffer[2048];
+	bool removed = true;
+	int dir;
+
+	if (unlinkat(parent, name, 0) == 0 || errno != EISDIR || depth > 64)
+		return;
+	dir = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dir < 0)
+		return;
+	/* Entries removed while reading may move the others: read again until nothing goes. */
+	while (removed) {
+		long n;
+
+		removed = false;
+		lseek(dir, 0, SEEK_SET);
+		while ((n = syscall(SYS_getdents64, dir, buffer, sizeof(buffer))) > 0) {
+			for (long offset = 0; offset < n;) {
+				struct dirent64 *entry = (struct dirent64 *)(buffer + offset);
+
+				offset += entry->d_reclen;
+				if (strcmp(entry->d_name, ".") == 0 ||
+				    strcmp(entry->d_name, "..") == 0)
+					continue;
+				remove_at(dir, entry->d_name, depth + 1);
+				removed = true;
+			}
+		}
+		if (n < 0)
+			break;
+	}
+	close(dir);
+	unlinkat(parent, name, AT_REMOVEDIR);
+}
+
+void upper_remove_on_disk(const struct pikaci_sandbox *sandbox)
+{
+	int base;
+
+	if (sandbox->upper_mount >= 0 || !sandbox->base)
+		return;
+	base = open(sandbox->base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (base < 0)
+		return;
+	remove_at(base, "upper", 0);
+	remove_at(base, "work", 0);
+	close(base);
+}
+
+/*
  * A tmpfs made with the new mount API and never attached anywhere on the host: the caller
  * reaches it through /proc/self/fd/N, init through the same path (it inherits the descriptor),
  * and it disappears with the last descriptor, whatever ends this process.
@@ -45,10 +117,11 @@ int upper_mount_new(struct pikaci_sandbox *sandbox)
 	int fs, mnt = -1;
 
 	fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+	if (fs < 0 && errno == ENOSYS)
+		return upper_on_disk(sandbox);
 	if (fs < 0)
-		return sandbox_fail(sandbox, -errno, "cannot make the upper layer's tmpfs: %s%s",
-		                    strerror(errno),
-		                    errno == ENOSYS ? " (needs Linux 5.2 or later)" : "");
+		return sandbox_fail(sandbox, -errno, "cannot make the upper layer's tmpfs: %s",
+		                    strerror(errno));
 	if (fs_set(fs, "size", SANDBOX_UPPER_SIZE) < 0 ||
 	    fs_set(fs, "nr_inodes", SANDBOX_UPPER_INODES) < 0 || fs_set(fs, "mode", "0755") < 0 ||
 	    syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ||
@@ -718,6 +791,8 @@ int upper_keep(struct pikaci_sandbox *sandbox)
 {
 	char kept[PATH_MAX];
 
+	if (sandbox->upper_mount < 0)
+		return 0; /* on disk already */
 	snprintf(kept, sizeof(kept), "%s/upper", sandbox->base);
 	if (mkdir(kept, 0755) < 0 && errno != EEXIST)
 		return -errno;

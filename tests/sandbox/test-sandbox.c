@@ -913,8 +913,9 @@ static void test_folder_removed_and_bad_base_dir(void **state)
 	assert_int_equal(pikaci_sandbox_new(&options, &sandbox, errbuf, sizeof(errbuf)), 0);
 	snprintf(upper, sizeof(upper), "%s", pikaci_sandbox_upper(sandbox));
 	assert_int_equal(stat(upper, &st), 0);
-	/* The upper layer is on a tmpfs this process holds, not in the per-run folder. */
-	assert_non_null(strstr(upper, "/proc/self/fd/"));
+	/* A tmpfs this process holds, or (without fsopen: valgrind) the per-run folder. */
+	assert_true(strncmp(upper, "/proc/self/fd/", 14) == 0 ||
+	            strncmp(upper, base, strlen(base)) == 0);
 	pikaci_sandbox_free(sandbox);
 	assert_int_equal(stat(upper, &st), -1);
 	/* The per-run folder went with it: its parent is empty again. */
