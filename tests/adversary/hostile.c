@@ -174,6 +174,9 @@ static int memory(void)
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* The test's tag, by which it finds its guests from the host: not an argument. */
+	if (argc > 1 && strncmp(argv[argc - 1], "pikaci-adversary-", 17) == 0)
+		argc--;
 	if (argc == 2 && strcmp(argv[1], "survey") == 0)
 		return survey();
 	if (argc == 3 && strcmp(argv[1], "handles") == 0)

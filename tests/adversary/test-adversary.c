@@ -25,6 +25,7 @@
 #define ESCAPE_PATH "/pikaci-adversary-escape"
 
 static const char *hostile; /* the hostile guest program */
+static char tag[64];        /* the last argument of every guest this test starts */
 static unsigned enforced;   /* PIKACI_SANDBOX_LIMIT_* this machine lets the sandbox set */
 static int test_number;
 static int failures;
@@ -97,7 +98,19 @@ static int attempt_run(struct attempt *a, char *const argv[], char *const *binds
 			snprintf(a->name, sizeof(a->name), "%s", entry->d_name);
 	if (dir)
 		closedir(dir);
-	a->run_error = pikaci_sandbox_run(a->sandbox, argv, deadline, output, userdata, &a->result);
+	{
+		/* The tag names this test's guests: a bash -c script's $0, hostile ignores it. */
+		char *tagged[8] = { 0 };
+		size_t n = 0;
+
+		while (argv[n] && n < 6) {
+			tagged[n] = argv[n];
+			n++;
+		}
+		tagged[n] = tag;
+		a->run_error = pikaci_sandbox_run(a->sandbox, tagged, deadline, output, userdata,
+		                                  &a->result);
+	}
 	if (a->run_error < 0)
 		snprintf(a->error, sizeof(a->error), "%s", pikaci_sandbox_error(a->sandbox));
 	return a->run_error;
@@ -145,28 +158,39 @@ static bool mount_left(const char *name)
 	return left;
 }
 
-/* A live (not zombie) process running the hostile guest, anywhere on the host. */
-static int hostile_process(void)
+/* A live (not zombie) process this test started as a guest: its command line holds the tag. */
+static int tagged_process(void)
 {
 	struct dirent *entry;
 	DIR *proc = opendir("/proc");
 	int found = 0;
 
 	while (proc && !found && (entry = readdir(proc))) {
-		char path[300], stat[512] = "";
+		char path[300], line[4096], stat[512] = "";
 		int pid = atoi(entry->d_name);
+		size_t n;
 		FILE *f;
 
-		if (pid <= 0)
+		if (pid <= 0 || pid == getpid())
 			continue;
-		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
 		f = fopen(path, "re");
 		if (!f)
 			continue;
-		if (fgets(stat, sizeof(stat), f) && strstr(stat, "(hostile) ") &&
-		    !strstr(stat, ") Z "))
-			found = pid;
+		n = fread(line, 1, sizeof(line) - 1, f);
 		fclose(f);
+		line[n] = '\0';
+		for (size_t i = 0; i < n; i++)
+			if (line[i] == '\0')
+				line[i] = ' ';
+		if (!strstr(line, tag))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		f = fopen(path, "re");
+		if (f && fgets(stat, sizeof(stat), f) && !strstr(stat, ") Z "))
+			found = pid;
+		if (f)
+			fclose(f);
 	}
 	if (proc)
 		closedir(proc);
@@ -195,9 +219,9 @@ static bool attempt_finish(struct attempt *a, char *why, size_t size)
 		snprintf(why, size, "a mount of %s is left on the host", a->name);
 		return false;
 	}
-	if ((pid = hostile_process()) > 0) {
-		snprintf(why, size, "the hostile guest is still alive on the host (pid %d)", pid);
-		kill(pid, SIGKILL);
+	if ((pid = tagged_process()) > 0) {
+		snprintf(why, size, "a guest of this test is still alive on the host (pid %d)",
+		         pid);
 		return false;
 	}
 	if (lstat(ESCAPE_PATH, &st) == 0) {
@@ -292,7 +316,7 @@ static void survey_output(void *userdata, int stream, const char *bytes, size_t 
 	int pid;
 	FILE *f;
 
-	if (s->seen || !memmem(bytes, length, "ready\n", 6) || (pid = hostile_process()) <= 0)
+	if (s->seen || !memmem(bytes, length, "ready\n", 6) || (pid = tagged_process()) <= 0)
 		return;
 	s->seen = true;
 	print_host_view(pid);
@@ -563,6 +587,7 @@ int main(int argc, char **argv)
 		return 99;
 	}
 	hostile = argv[1];
+	snprintf(tag, sizeof(tag), "pikaci-adversary-%d", (int)getpid());
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (geteuid() != 0) {
 		printf("1..0 # SKIP the sandbox needs root\n");
