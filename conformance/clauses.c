@@ -31,6 +31,8 @@ const struct clause contract_clauses[] = {
 	{ "X4", "4", true, CLAUSE_GUEST,
 	  "the guest exits with the command's code, 2 on rejection" },
 	{ "X5", "4", true, CLAUSE_GUEST, "no request path: usage on stderr, exit 2" },
+	{ "X6", "4", true, CLAUSE_GUEST, "the command starts with no signal blocked or ignored" },
+	{ "X7", "4", true, CLAUSE_GUEST, "as the user: uids 1000, gids 100, no other group" },
 	{ "L1", "5", true, CLAUSE_GUEST, "guest.log: the boot line, the output, failure lines" },
 	{ "L2", "5", true, CLAUSE_GUEST, "status.json: the latest state" },
 	{ "L3", "5", true, CLAUSE_GUEST, "events.jsonl: one event per line, seq 1, 2, 3, ..." },
@@ -43,6 +45,7 @@ const struct clause contract_clauses[] = {
 	{ "B3", "6", true, CLAUSE_GUEST, "non-UTF-8 output passes through" },
 	{ "B4", "6", true, CLAUSE_GUEST, "status.json and result.json replaced atomically" },
 	{ "B5", "6", true, CLAUSE_GUEST, "no side effects before the request is valid" },
+	{ "B6", "6", true, CLAUSE_GUEST, "nothing of the command's group outlives the guest" },
 };
 
 const size_t n_contract_clauses = sizeof(contract_clauses) / sizeof(contract_clauses[0]);

@@ -424,6 +424,40 @@ static void check_atomic(const struct observation *o, struct verdict *v)
 	}
 }
 
+/*
+ * [B6]: when the guest exits, nothing of the command's process group is left. A process whose
+ * group leader is gone (the command was the leader) and that is not in the guest's own group
+ * is a piece of the command's group the guest left running; one that made its own session
+ * (setsid) leads its own group and is not covered.
+ */
+static void check_leftovers(const struct observation *o, struct verdict *v)
+{
+	const struct pikaci_transport_result *run = &o->exchange->run;
+	char seen[256] = "";
+	size_t found = 0;
+
+	if (!run->have_leftovers)
+		return; /* the transport cannot see the guest's processes, or it never exited */
+	for (size_t i = 0; i < run->n_leftovers; i++) {
+		const struct pikaci_process *p = &run->leftovers[i];
+		bool leader_alive = false;
+
+		for (size_t k = 0; k < run->n_leftovers; k++)
+			leader_alive = leader_alive || run->leftovers[k].pid == p->pgid;
+		if (leader_alive || p->pgid == run->guest_pid)
+			continue;
+		if (found++ < 4)
+			snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen),
+			         "%s%s (pid %d, pgid %d)", found > 1 ? ", " : "", p->comm, p->pid,
+			         p->pgid);
+	}
+	if (found)
+		add(v, "B6", false, "%zu process(es) of the command's group outlived the guest: %s",
+		    found, seen);
+	else
+		add(v, "B6", true, "no process of the command's group outlived the guest");
+}
+
 void judge(const struct observation *o, struct verdict *v)
 {
 	const struct fixture *f = o->fixture;
@@ -455,6 +489,7 @@ void judge(const struct observation *o, struct verdict *v)
 		check_side_effects(o, v);
 	if (f->atomic)
 		check_atomic(o, v);
+	check_leftovers(o, v);
 
 	if (check_files(o, v)) {
 		check_documents(o, v, &docs);

@@ -33,6 +33,7 @@
 #include "pikaci-contract.h"
 #include "report.h"
 #include "shared.h"
+#include "sandbox.h"
 #include "transport.h"
 
 #define EXIT_ALL_AS_EXPECTED 0
@@ -326,8 +327,17 @@ static struct pikaci_transport *transport_new(const struct options *opt, char *e
 
 	if (opt->incus.image)
 		*ret_error = pikaci_transport_incus_new(&opt->incus, &t, errbuf, size);
-	else
-		*ret_error = pikaci_transport_local_new(&t, errbuf, size);
+	else {
+		/* PIKACI_SANDBOX_BIND: host folders bound read-write (the coverage lane's). */
+		char **binds = NULL;
+
+		*ret_error = pikaci_sandbox_binds_split(getenv("PIKACI_SANDBOX_BIND"), &binds);
+		if (*ret_error == 0)
+			*ret_error = pikaci_transport_local_new(binds, &t, errbuf, size);
+		else
+			snprintf(errbuf, size, "out of memory");
+		pikaci_sandbox_binds_free(binds);
+	}
 	return *ret_error < 0 ? NULL : t;
 }
 
@@ -459,8 +469,8 @@ static _Noreturn void worker_main(const struct options *opt, const struct fixtur
 	json_t *detail;
 	char *text;
 
-	/* If the runner dies, so does the worker, and with it the sandbox. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* If the runner dies, so does the worker, cleaning up its sandbox (on_stop_signal). */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	detail = run_case(opt, f);
 	text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
 	json_decref(detail);
@@ -1009,6 +1019,14 @@ out:
 	return code;
 }
 
+/* SIGINT/SIGTERM: no per-run sandbox folder, mount or process outlives the run. */
+static void on_stop_signal(int sig)
+{
+	pikaci_sandbox_abandon_all();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 int main(int argc, char **argv)
 {
 	struct options opt = { 0 };
@@ -1017,6 +1035,8 @@ int main(int argc, char **argv)
 	int code, r;
 
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, on_stop_signal);
+	signal(SIGTERM, on_stop_signal);
 	if (parse_options(argc, argv, &opt) < 0) {
 		code = EXIT_USAGE;
 		goto out;

@@ -16,6 +16,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 
 #include "pikaci-contract.h"
 #include "shared.h"
+#include "sandbox.h"
 #include "transport.h"
 
 /* What the host concluded, each with its own exit code (documented in --help and README). */
@@ -635,6 +637,14 @@ static json_t *verdict_json_new(struct decision *d, const char *transport)
 	return verdict;
 }
 
+/* SIGINT/SIGTERM: no per-run sandbox folder, mount or process outlives the host. */
+static void on_stop_signal(int sig)
+{
+	pikaci_sandbox_abandon_all();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 int main(int argc, char **argv)
 {
 	struct host_options opt = { 0 };
@@ -650,6 +660,9 @@ int main(int argc, char **argv)
 	json_t *verdict = NULL;
 	bool out_failed = false;
 	int r, code;
+
+	signal(SIGINT, on_stop_signal);
+	signal(SIGTERM, on_stop_signal);
 
 	if (parse_options(argc, argv, &opt) < 0)
 		return OUTCOME_USAGE;
@@ -678,9 +691,17 @@ int main(int argc, char **argv)
 		length = strlen(bytes);
 	}
 
-	if (opt.local)
-		r = pikaci_transport_local_new(&t, errbuf, sizeof(errbuf));
-	else
+	if (opt.local) {
+		/* PIKACI_SANDBOX_BIND: host folders bound read-write (the coverage lane's). */
+		char **binds = NULL;
+
+		r = pikaci_sandbox_binds_split(getenv("PIKACI_SANDBOX_BIND"), &binds);
+		if (r == 0)
+			r = pikaci_transport_local_new(binds, &t, errbuf, sizeof(errbuf));
+		else
+			snprintf(errbuf, sizeof(errbuf), "out of memory");
+		pikaci_sandbox_binds_free(binds);
+	} else
 		r = pikaci_transport_incus_new(&opt.incus, &t, errbuf, sizeof(errbuf));
 	if (r < 0) {
 		fprintf(stderr, "pikaci-host: %s\n", errbuf);

@@ -60,6 +60,18 @@ static int local_run(struct pikaci_transport *t, char *const argv[], double dead
 	ret->err = result.err;
 	ret->err_length = result.err_length;
 	ret->truncated = result.truncated;
+	ret->limits_hit = result.limits_hit;
+	ret->have_leftovers = result.have_leftovers;
+	ret->guest_pid = result.guest_pid;
+	ret->n_leftovers = result.n_leftovers;
+	ret->leftovers_truncated = result.leftovers_truncated;
+	for (size_t i = 0; i < result.n_leftovers && i < PIKACI_LEFTOVERS_MAX; i++) {
+		const struct pikaci_sandbox_process *p = &result.leftovers[i];
+
+		ret->leftovers[i] =
+		        (struct pikaci_process){ .pid = p->pid, .pgid = p->pgid, .sid = p->sid };
+		memcpy(ret->leftovers[i].comm, p->comm, sizeof(ret->leftovers[i].comm));
+	}
 	/* Never NULL: an empty output is an empty string. */
 	if (!ret->out)
 		ret->out = calloc(1, 1);
@@ -162,8 +174,10 @@ static const struct pikaci_transport_ops local_ops = {
 	.free = local_free,
 };
 
-int pikaci_transport_local_new(struct pikaci_transport **ret, char *errbuf, size_t errsize)
+int pikaci_transport_local_new(char *const *writable_binds, struct pikaci_transport **ret,
+                               char *errbuf, size_t errsize)
 {
+	struct pikaci_sandbox_options options = { .writable_binds = writable_binds };
 	struct local *local;
 	int r;
 
@@ -171,7 +185,7 @@ int pikaci_transport_local_new(struct pikaci_transport **ret, char *errbuf, size
 	if (!local)
 		return -ENOMEM;
 	local->base.ops = &local_ops;
-	r = pikaci_sandbox_new(NULL, &local->sandbox, errbuf, errsize);
+	r = pikaci_sandbox_new(&options, &local->sandbox, errbuf, errsize);
 	if (r < 0) {
 		free(local);
 		return r;
@@ -179,3 +193,8 @@ int pikaci_transport_local_new(struct pikaci_transport **ret, char *errbuf, size
 	*ret = &local->base;
 	return 0;
 }
+
+_Static_assert((int)PIKACI_LIMIT_PIDS == (int)PIKACI_SANDBOX_LIMIT_PIDS &&
+                       (int)PIKACI_LIMIT_MEMORY == (int)PIKACI_SANDBOX_LIMIT_MEMORY &&
+                       PIKACI_LEFTOVERS_MAX == PIKACI_SANDBOX_LEFTOVERS_MAX,
+               "the transport passes the sandbox's limits and leftovers through as they are");

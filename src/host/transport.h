@@ -15,6 +15,20 @@
 
 struct pikaci_transport;
 
+/* A process still alive in the guest when it exited, as seen inside its pid namespace. */
+struct pikaci_process {
+	int pid, pgid, sid;
+	char comm[16];
+};
+
+#define PIKACI_LEFTOVERS_MAX 32
+
+/* Bounds a run reached (pikaci_transport_result.limits_hit); the local transport's alone. */
+enum {
+	PIKACI_LIMIT_PIDS = 1,   /* a fork failed at the task limit */
+	PIKACI_LIMIT_MEMORY = 2, /* the memory limit's OOM killer killed a process */
+};
+
 /* What running the guest gave. */
 struct pikaci_transport_result {
 	int exit_code;  /* the guest process's exit code, -1 when it did not exit by itself */
@@ -26,6 +40,16 @@ struct pikaci_transport_result {
 	char *err; /* and its standard error (empty where the transport merges them) */
 	size_t err_length;
 	bool truncated;
+	unsigned limits_hit; /* PIKACI_LIMIT_* */
+	/*
+	 * When the transport can see them ([B6]): the guest's pid and the processes still alive
+	 * when it exited, neither the sandbox's init nor zombies nor ones being killed.
+	 */
+	bool have_leftovers;
+	int guest_pid;
+	size_t n_leftovers;
+	bool leftovers_truncated;
+	struct pikaci_process leftovers[PIKACI_LEFTOVERS_MAX];
 };
 
 /* A path the run created ('+'), changed ('~') or removed ('-'). */
@@ -76,10 +100,12 @@ void pikaci_changes_free(struct pikaci_change *changes, size_t count);
 
 /*
  * A fresh sandbox (per-run folder in $TMPDIR or /tmp; the guest gets PATH, HOME=/root,
- * USER=root, LANG=C.UTF-8). -EPERM when this process cannot make namespaces (not root):
- * callers skip, exit 77.
+ * USER=root, LANG=C.UTF-8), with host folders bound read-write (NULL: none; programs pass
+ * PIKACI_SANDBOX_BIND's, split by pikaci_sandbox_binds_split()). -EPERM when this process
+ * cannot make namespaces (not root): callers skip, exit 77.
  */
-int pikaci_transport_local_new(struct pikaci_transport **ret, char *errbuf, size_t errsize);
+int pikaci_transport_local_new(char *const *writable_binds, struct pikaci_transport **ret,
+                               char *errbuf, size_t errsize);
 
 /* --- incus: a real Incus over its REST API ----------------------------------------------- */
 

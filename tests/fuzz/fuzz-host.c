@@ -22,7 +22,8 @@ int pikaci_host_main(int argc, char **argv);
 #include "host.c"
 #undef main
 
-int pikaci_transport_local_new(struct pikaci_transport **ret, char *errbuf, size_t errsize)
+int pikaci_transport_local_new(char *const *writable_binds, struct pikaci_transport **ret,
+                               char *errbuf, size_t errsize)
 {
 	return error_format(errbuf, errsize, -ENOSYS, "no transport in the fuzz target");
 }

@@ -57,12 +57,21 @@ struct run {
 	json_t *outcome; /* result.json */
 };
 
-static struct run *run_new(const struct pikaci_sandbox_options *options)
+static struct run *run_new(const struct pikaci_sandbox_options *given)
 {
+	struct pikaci_sandbox_options options =
+	        given ? *given : (struct pikaci_sandbox_options){ 0 };
 	struct run *run = calloc(1, sizeof(*run));
-	char errbuf[512] = "";
+	char errbuf[512] = "", **binds = NULL;
+	int r;
 
-	if (!run || pikaci_sandbox_new(options, &run->sandbox, errbuf, sizeof(errbuf)) < 0) {
+	/* The coverage lane's build folder, as the programs bind it. */
+	if (pikaci_sandbox_binds_split(getenv("PIKACI_SANDBOX_BIND"), &binds) < 0)
+		fail_msg("out of memory");
+	options.writable_binds = binds;
+	r = run ? pikaci_sandbox_new(&options, &run->sandbox, errbuf, sizeof(errbuf)) : -ENOMEM;
+	pikaci_sandbox_binds_free(binds);
+	if (r < 0) {
 		free(run);
 		fail_msg("sandbox: %s", errbuf);
 	}

@@ -31,13 +31,19 @@ struct run {
 static int setup(void **state)
 {
 	struct run *run = calloc(1, sizeof(*run));
-	char errbuf[512];
+	char errbuf[512] = "out of memory", **binds = NULL;
+	/* The coverage lane's build folder, as the programs bind it. */
+	struct pikaci_sandbox_options options = { 0 };
 
-	if (!run || pikaci_sandbox_new(NULL, &run->sandbox, errbuf, sizeof(errbuf)) < 0) {
+	if (pikaci_sandbox_binds_split(getenv("PIKACI_SANDBOX_BIND"), &binds) < 0 || !run ||
+	    (options.writable_binds = binds,
+	     pikaci_sandbox_new(&options, &run->sandbox, errbuf, sizeof(errbuf)) < 0)) {
 		fprintf(stderr, "# sandbox: %s\n", errbuf);
+		pikaci_sandbox_binds_free(binds);
 		free(run);
 		return -1;
 	}
+	pikaci_sandbox_binds_free(binds);
 	*state = run;
 	return 0;
 }
@@ -646,37 +652,37 @@ static void sandbox_renew(struct run *run, const struct pikaci_sandbox_options *
 		fail_msg("sandbox: %s", errbuf);
 }
 
-static void test_writable_binds_from_options_and_environment(void **state)
+static void test_writable_binds_from_options_and_a_list(void **state)
 {
 	struct run *run = *state;
-	char by_options[] = "/tmp/pikaci-bind.XXXXXX", by_environment[] = "/tmp/pikaci-env.XXXXXX";
+	char by_options[] = "/tmp/pikaci-bind.XXXXXX", by_list[] = "/tmp/pikaci-env.XXXXXX";
 	char deep[64], files[2][128], script[1024];
-	char *binds[] = { deep, NULL }, *contents[2], *extra = NULL, *saved = NULL, *bytes = NULL;
-	struct pikaci_sandbox_options options = { .writable_binds = binds };
-	size_t length = 0;
+	char *contents[2], *list = NULL, **binds = NULL, *bytes = NULL;
+	struct pikaci_sandbox_options options = { 0 };
+	size_t length = 0, n = 0;
 
 	assert_non_null(mkdtemp(by_options));
-	assert_non_null(mkdtemp(by_environment));
+	assert_non_null(mkdtemp(by_list));
 	/* Under /tmp, which is fresh inside: the way to a deep folder is made there. */
 	snprintf(deep, sizeof(deep), "%s/a", by_options);
 	assert_int_equal(mkdir(deep, 0755), 0);
 	strcat(deep, "/b");
 	assert_int_equal(mkdir(deep, 0755), 0);
 	snprintf(files[0], sizeof(files[0]), "%s/written", deep);
-	snprintf(files[1], sizeof(files[1]), "%s/written", by_environment);
+	snprintf(files[1], sizeof(files[1]), "%s/written", by_list);
 
-	/* The coverage lane's own entries stay; an empty entry is nothing. */
-	if (getenv("PIKACI_SANDBOX_BIND"))
-		saved = strdup(getenv("PIKACI_SANDBOX_BIND"));
-	assert_true(asprintf(&extra, "%s::%s:", saved ? saved : "", by_environment) > 0);
-	setenv("PIKACI_SANDBOX_BIND", extra, 1);
-	free(extra);
+	/* PIKACI_SANDBOX_BIND's format, as programs split it: an empty entry is nothing. */
+	assert_true(asprintf(&list, "%s::%s:", deep, by_list) > 0);
+	assert_int_equal(pikaci_sandbox_binds_split(list, &binds), 0);
+	free(list);
+	while (binds[n])
+		n++;
+	assert_int_equal(n, 2);
+	options.writable_binds = binds;
 	sandbox_renew(run, &options);
-	if (saved)
-		setenv("PIKACI_SANDBOX_BIND", saved, 1);
-	else
-		unsetenv("PIKACI_SANDBOX_BIND");
-	free(saved);
+	pikaci_sandbox_binds_free(binds);
+	assert_int_equal(pikaci_sandbox_binds_split("", &binds), 0);
+	assert_null(binds);
 
 	snprintf(script, sizeof(script),
 	         "echo options > %s && echo environment > %s && cat %s %s && id -u", files[0],
@@ -690,7 +696,7 @@ static void test_writable_binds_from_options_and_environment(void **state)
 	*strrchr(deep, '/') = '\0';
 	rmdir(deep);
 	rmdir(by_options);
-	rmdir(by_environment);
+	rmdir(by_list);
 
 	assert_exit(&run->result, 0);
 	assert_string_equal(run->result.out, "options\nenvironment\n0\n");
@@ -895,19 +901,118 @@ static void test_folder_removed_and_bad_base_dir(void **state)
 {
 	struct pikaci_sandbox *sandbox = NULL;
 	struct pikaci_sandbox_options options = { .base_dir = "/nonexistent/pikaci" };
-	char errbuf[512], upper[4096];
+	char errbuf[512], upper[4096], base[] = "/tmp/pikaci-base.XXXXXX";
 	struct stat st;
 
 	(void)state;
 	assert_int_equal(pikaci_sandbox_new(&options, &sandbox, errbuf, sizeof(errbuf)), -ENOENT);
 	assert_null(sandbox);
 	assert_non_null(strstr(errbuf, "/nonexistent/pikaci"));
-	assert_int_equal(pikaci_sandbox_new(NULL, &sandbox, errbuf, sizeof(errbuf)), 0);
+	assert_non_null(mkdtemp(base));
+	options.base_dir = base;
+	assert_int_equal(pikaci_sandbox_new(&options, &sandbox, errbuf, sizeof(errbuf)), 0);
 	snprintf(upper, sizeof(upper), "%s", pikaci_sandbox_upper(sandbox));
 	assert_int_equal(stat(upper, &st), 0);
+	/* A tmpfs this process holds, or (without fsopen: valgrind) the per-run folder. */
+	assert_true(strncmp(upper, "/proc/self/fd/", 14) == 0 ||
+	            strncmp(upper, base, strlen(base)) == 0);
 	pikaci_sandbox_free(sandbox);
-	*strrchr(upper, '/') = '\0';
 	assert_int_equal(stat(upper, &st), -1);
+	/* The per-run folder went with it: its parent is empty again. */
+	assert_int_equal(rmdir(base), 0);
+}
+
+static void test_keep_copies_the_upper_layer(void **state)
+{
+	struct pikaci_sandbox_options options = { .keep = true };
+	struct pikaci_sandbox_result result = { 0 };
+	struct pikaci_sandbox *sandbox = NULL;
+	char base[] = "/tmp/pikaci-keep.XXXXXX", errbuf[512], path[512], command[600];
+	char *argv[] = { "/bin/bash", "-c",
+		         "mkdir /kept && echo bytes > /kept/file && ln -s file /kept/link && "
+		         "rm /etc/hostname",
+		         NULL };
+	struct dirent *entry;
+	struct stat st;
+	DIR *dir;
+
+	(void)state;
+	assert_non_null(mkdtemp(base));
+	options.base_dir = base;
+	assert_int_equal(pikaci_sandbox_new(&options, &sandbox, errbuf, sizeof(errbuf)), 0);
+	assert_int_equal(pikaci_sandbox_run(sandbox, argv, 10, NULL, NULL, &result), 0);
+	assert_exit(&result, 0);
+	pikaci_sandbox_result_clear(&result);
+	pikaci_sandbox_free(sandbox);
+	dir = opendir(base);
+	assert_non_null(dir);
+	while ((entry = readdir(dir)) && entry->d_name[0] == '.')
+		;
+	assert_non_null(entry);
+	snprintf(path, sizeof(path), "%s/%s/upper/kept/file", base, entry->d_name);
+	closedir(dir);
+	{
+		char *content = host_read(path);
+
+		assert_string_equal(content ? content : "(none)", "bytes\n");
+		free(content);
+	}
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
+	strcpy(strrchr(path, '/'), "/link");
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	/* The removal is kept as the overlay's whiteout. */
+	strcpy(strstr(path, "/kept/link"), "/etc/hostname");
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISCHR(st.st_mode) && st.st_rdev == 0);
+	snprintf(command, sizeof(command), "rm -rf %s", base);
+	assert_int_equal(system(command), 0);
+}
+
+static void test_guest_starts_with_groups_and_signals(void **state)
+{
+	struct pikaci_sandbox_result *r =
+	        sh(state, "grep -E '^(Groups|SigBlk|SigIgn|NoNewPrivs|Seccomp):' /proc/self/status",
+	           10);
+
+	assert_exit(r, 0);
+	/* bash itself leaves neither alone: SIGTERM stays blocked, SIGPIPE ignored. */
+	assert_string_equal(r->out, "Groups:\t0 4 27 \nSigBlk:\t0000000000004000\n"
+	                            "SigIgn:\t0000000000001000\nNoNewPrivs:\t1\nSeccomp:\t2\n");
+}
+
+static void test_leftovers_listed(void **state)
+{
+	struct pikaci_sandbox_result *r =
+	        sh(state, "sleep 30 & setsid sleep 31 & sleep 0.3; exec sleep 0", 10);
+	bool same_group = false, own_session = false;
+
+	assert_exit(r, 0);
+	assert_true(r->have_leftovers);
+	assert_int_equal(r->guest_pid, 2);
+	assert_int_equal(r->n_leftovers, 2);
+	for (size_t i = 0; i < r->n_leftovers; i++) {
+		const struct pikaci_sandbox_process *p = &r->leftovers[i];
+
+		assert_string_equal(p->comm, "sleep");
+		same_group = same_group || (p->pgid == r->guest_pid && p->sid == r->guest_pid);
+		own_session = own_session || (p->pgid == p->pid && p->sid == p->pid);
+	}
+	assert_true(same_group);
+	assert_true(own_session);
+}
+
+static void test_limits_enforced_here(void **state)
+{
+	struct pikaci_sandbox_result *r = sh(state, "cat /proc/self/cgroup", 10);
+
+	assert_exit(r, 0);
+	if (r->limits_enforced == 0)
+		skip(); /* a machine without writable cgroups: README says what is left */
+	assert_int_equal(r->limits_hit, 0);
+	/* The guest is in the run's own cgroup, named after the per-run folder. */
+	assert_non_null(strstr(r->out, "/pikaci-sandbox."));
 }
 
 static void test_needs_root(void **state)
@@ -962,12 +1067,16 @@ int main(void)
 		T(test_write_file_and_make_dir_refuse_what_is_in_the_way),
 		T(test_program_found_on_path),
 		T(test_relative_file_argument_made_absolute),
-		T(test_writable_binds_from_options_and_environment),
+		T(test_writable_binds_from_options_and_a_list),
 		T(test_output_beyond_the_capture_limit),
 		cmocka_unit_test(test_guest_and_bind_on_another_filesystem),
 		cmocka_unit_test(test_bad_writable_bind_is_a_clean_error),
 		cmocka_unit_test(test_folder_removed_and_bad_base_dir),
 		cmocka_unit_test(test_needs_root),
+		cmocka_unit_test(test_keep_copies_the_upper_layer),
+		T(test_guest_starts_with_groups_and_signals),
+		T(test_leftovers_listed),
+		T(test_limits_enforced_here),
 	};
 
 	if (geteuid() != 0) {
