@@ -4,11 +4,11 @@
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-lane=${0##*/}
+lane_name=${0##*/}
 lane_started=$(date +%s)
 
-# duration SECONDS: "4 min 05 s" (or "42 s").
-duration() {
+# lane_duration SECONDS: "4 min 05 s" (or "42 s").
+lane_duration() {
 	if [ "$1" -ge 60 ]; then
 		printf '%d min %02d s' $(($1 / 60)) $(($1 % 60))
 	else
@@ -17,7 +17,7 @@ duration() {
 }
 
 lane_took() {
-	echo "== $lane: took $(duration $(($(date +%s) - lane_started)))"
+	echo "== $lane_name: took $(lane_duration $(($(date +%s) - lane_started)))"
 }
 trap lane_took EXIT
 
