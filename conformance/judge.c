@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clauses.h"
 #include "judge.h"
 #include "pikaci-contract.h"
 
@@ -312,8 +313,15 @@ static void check_bounds(const struct observation *o, struct verdict *v)
 		    "the guest ran %.2f s, less than %.2f s: the command cannot have run until its "
 		    "timeout",
 		    seconds, f->min_seconds);
+}
+
+/* A command cut at its timeout never reaches what it would do after it. */
+static void check_cut(const struct observation *o, struct verdict *v)
+{
+	const struct fixture *f = o->fixture;
+
 	if (f->cut_marker && o->cut_marker >= 0)
-		add(v, clause, o->cut_marker == 0,
+		add(v, bound_clause(f), o->cut_marker == 0,
 		    o->cut_marker ? "the command ran past its timeout: it created %s, which it "
 		                    "does only after the deadline"
 		                  : "the command was stopped at its timeout (%s is absent)",
@@ -419,7 +427,10 @@ static void check_story(const struct observation *o, struct verdict *v)
 	if (accepted && pikaci_request_parse(f->request, f->request_length, &request, NULL) == 0)
 		documents.request = request;
 	if (pikaci_story_parse(&documents, &story, &err) < 0) {
-		add(v, err.clause[0] ? err.clause : "D4", false, "%s", err.text);
+		const struct clause *clause = clause_find(err.clause);
+
+		/* The clause's id from the table: the check outlives err. */
+		add(v, clause ? clause->id : "D4", false, "%s", err.text);
 		pikaci_request_free(request);
 		return;
 	}
@@ -675,6 +686,7 @@ void judge(const struct observation *o, struct verdict *v)
 		check_fresh_documents(o, v);
 		check_story(o, v);
 	}
+	check_cut(o, v);
 	check_exit(o, v);
 	check_bounds(o, v);
 	check_stdout(o, v);
