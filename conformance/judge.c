@@ -357,7 +357,9 @@ static bool check_files(const struct observation *o, struct verdict *v)
 			continue;
 		all = false;
 		add(v, "D3", false, "%s %s", pikaci_file_path((enum pikaci_file)i),
-		    error == -ENOENT ? "is missing" : "is not a readable regular file");
+		    error == -ENOENT  ? "is missing"
+		    : error == -EFBIG ? "is larger than the runner collects (64 MiB)"
+		                      : "is not a readable regular file");
 	}
 	if (all)
 		add(v, "D3", true, "the four files are at their paths");
