@@ -291,6 +291,68 @@ static void test_output_held_until_exit(void **state)
 	headline_is(&r, NULL, NULL);
 }
 
+/* [L7]: each way of mishandling an earlier run's files is named. */
+static void test_earlier_run_files(void **state)
+{
+	static const char earlier_events[] = "{\"schema_version\":1,\"seq\":1,\"kind\":\"booted\","
+	                                     "\"timestamp\":\"" TS "\",\"message\":\"old\"}\n";
+	static const char earlier_log[] = "[pikaci] incus guest booted at " TS "\nold\n";
+	struct preexisting files[] = {
+		{ PIKACI_EVENTS_PATH, (char *)earlier_events, sizeof(earlier_events) - 1 },
+		{ PIKACI_STATUS_PATH, (char *)STATUS, sizeof(STATUS) - 1 },
+		{ PIKACI_LOG_PATH, (char *)earlier_log, sizeof(earlier_log) - 1 },
+		{ PIKACI_RESULT_PATH, (char *)RESULT, sizeof(RESULT) - 1 },
+	};
+	char *continued = NULL, *kept = NULL;
+	struct run r;
+
+	(void)state;
+	run_init(&r, "hello\n");
+	set_file(&r, PIKACI_FILE_LOG, BOOT "hello\n");
+	set_file(&r, PIKACI_FILE_STATUS,
+	         "{\"schema_version\":1,\"state\":\"completed\",\"updated_at\":\"" TS
+	         "\",\"message\":\"this run\"}");
+	r.fixture.preexisting = files;
+	r.fixture.n_preexisting = 1;
+	assert_true(asprintf(&kept, "%s%s", earlier_events, EVENTS) > 0);
+	set_file(&r, PIKACI_FILE_EVENTS, kept);
+	headline_is(&r, "L7", "events.jsonl still begins with the earlier run's");
+	/* Truncated, but seq continued from the earlier stream. */
+	continued = strdup(EVENTS);
+	assert_non_null(continued);
+	for (char *p = continued; (p = strstr(p, "\"seq\":")); p += 6)
+		p[6] = (char)(p[6] + 3);
+	set_file(&r, PIKACI_FILE_EVENTS, continued);
+	headline_is(&r, "L7", "events.jsonl starts afresh at seq 1 (its first seq is 4)");
+	set_file(&r, PIKACI_FILE_EVENTS, EVENTS);
+	headline_is(&r, NULL, NULL);
+
+	r.fixture.n_preexisting = 2;
+	set_file(&r, PIKACI_FILE_STATUS, STATUS);
+	headline_is(&r, "L7", "status.json is still the earlier run's");
+	set_file(&r, PIKACI_FILE_STATUS,
+	         "{\"schema_version\":1,\"state\":\"completed\",\"updated_at\":\"" TS
+	         "\",\"message\":\"this run\"}");
+
+	r.fixture.n_preexisting = 3;
+	headline_is(&r, "L7", "guest.log lost the earlier run's content");
+	set_file(&r, PIKACI_FILE_LOG,
+	         "[pikaci] incus guest booted at " TS "\nold\n" BOOT "hello\n");
+	headline_is(&r, NULL, NULL);
+
+	r.fixture.n_preexisting = 4;
+	r.observation.have_watch = true;
+	r.observation.events_first_write = 2;
+	r.observation.events_last_write = 4;
+	r.observation.status_last_write = 5;
+	r.observation.result_appeared = 6;
+	headline_is(&r, "L7", "the earlier run's result.json was still there");
+	r.observation.result_removed = 1;
+	headline_is(&r, NULL, NULL);
+	free(kept);
+	free(continued);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -305,6 +367,7 @@ int main(void)
 		cmocka_unit_test(test_late_deadline_is_named),
 		cmocka_unit_test(test_result_written_too_early),
 		cmocka_unit_test(test_output_held_until_exit),
+		cmocka_unit_test(test_earlier_run_files),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
