@@ -157,10 +157,13 @@ static void test_events_over_the_cap(void **state)
 	assert_string_equal(err.clause, "L3");
 }
 
-/* The stream pikaci-host once passed: many starting events, completed, no booted. */
+/*
+ * The stream pikaci-host once passed: many starting events, completed, no booted (550,000 in
+ * the report; 20,000 keep the test quick under valgrind, and the walk is the same).
+ */
 static void test_many_starting_no_booted(void **state)
 {
-	size_t n = 550000, size = (n + 1) * 160, o = 0;
+	size_t n = 20000, size = (n + 1) * 160, o = 0;
 	char *events = malloc(size);
 	struct pikaci_documents d;
 
@@ -176,7 +179,7 @@ static void test_many_starting_no_booted(void **state)
 	         "\",\"message\":\"m\",\"details\":{\"exit_code\":0}}\n",
 	         n + 1);
 	d = docs(STATUS("completed", "ok"), events, RESULT("completed", 0, ""), 0);
-	disagrees(&d, "L5", "starting x550000, completed");
+	disagrees(&d, "L5", "starting x20000, completed");
 	free(events);
 }
 
