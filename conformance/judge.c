@@ -543,7 +543,7 @@ static void check_streamed(const struct observation *o, struct verdict *v)
 	const char *found = memmem(run->out, run->out_length, f->stdout_bytes, first);
 	size_t need;
 
-	if (!o->n_arrivals) {
+	if (!o->have_arrivals) {
 		not_applicable(v, "X2", "the transport does not stream the guest's output");
 		return;
 	}

@@ -45,6 +45,7 @@ struct observation {
 	unsigned long events_last_write;  /* last of them */
 	unsigned long status_last_write;  /* last IN_CREATE, IN_MODIFY or IN_MOVED_TO */
 	/* [X2] streaming: standard output's arrival, and when the exchange ended. */
+	bool have_arrivals; /* the transport streams output as it comes */
 	const struct arrival *arrivals;
 	size_t n_arrivals;
 	double ended;

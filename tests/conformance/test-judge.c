@@ -283,6 +283,7 @@ static void test_output_held_until_exit(void **state)
 	run_init(&r, "early\nlate\n");
 	set_file(&r, PIKACI_FILE_LOG, BOOT "early\nlate\n");
 	r.fixture.streamed = 1.0;
+	r.observation.have_arrivals = true;
 	r.observation.arrivals = arrivals;
 	r.observation.n_arrivals = 2;
 	r.observation.ended = 2.05;
