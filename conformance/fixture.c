@@ -83,6 +83,12 @@ static void fixture_clear(struct fixture *f)
 	free(f->member);
 	free(f->stdout_bytes);
 	free(f->marker);
+	free(f->cut_marker);
+	for (size_t i = 0; i < f->n_preexisting; i++) {
+		free(f->preexisting[i].path);
+		free(f->preexisting[i].bytes);
+	}
+	free(f->preexisting);
 	free(f->request);
 	memset(f, 0, sizeof(*f));
 }
@@ -102,14 +108,16 @@ static const struct {
 	json_type type;
 	bool required;
 } case_members[] = {
-	{ "description", JSON_STRING, true }, { "profile", JSON_STRING, true },
-	{ "clauses", JSON_ARRAY, true },      { "tags", JSON_ARRAY, false },
-	{ "deliver", JSON_STRING, false },    { "outcome", JSON_STRING, true },
-	{ "reason", JSON_STRING, false },     { "member", JSON_STRING, false },
-	{ "exit_code", JSON_INTEGER, false }, { "stdout", JSON_STRING, false },
-	{ "marker", JSON_STRING, false },     { "max_seconds", JSON_REAL, false },
-	{ "min_seconds", JSON_REAL, false },  { "side_effects", JSON_STRING, false },
-	{ "atomic", JSON_TRUE, false },       { "case_timeout", JSON_REAL, false },
+	{ "description", JSON_STRING, true },  { "profile", JSON_STRING, true },
+	{ "clauses", JSON_ARRAY, true },       { "tags", JSON_ARRAY, false },
+	{ "deliver", JSON_STRING, false },     { "outcome", JSON_STRING, true },
+	{ "reason", JSON_STRING, false },      { "member", JSON_STRING, false },
+	{ "exit_code", JSON_INTEGER, false },  { "stdout", JSON_STRING, false },
+	{ "marker", JSON_STRING, false },      { "max_seconds", JSON_REAL, false },
+	{ "min_seconds", JSON_REAL, false },   { "side_effects", JSON_STRING, false },
+	{ "atomic", JSON_TRUE, false },        { "case_timeout", JSON_REAL, false },
+	{ "cut_marker", JSON_STRING, false },  { "streamed", JSON_REAL, false },
+	{ "preexisting", JSON_OBJECT, false },
 };
 
 static bool type_ok(json_type want, const json_t *value)
@@ -137,6 +145,8 @@ static const char *type_name(json_type type)
 		return "a number";
 	case JSON_TRUE:
 		return "a boolean";
+	case JSON_OBJECT:
+		return "an object";
 	default:
 		return "?";
 	}
@@ -172,6 +182,103 @@ static bool id_ok(const char *id)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
 			return false;
 	return true;
+}
+
+/*
+ * A normalised absolute path: begins with '/', no empty, "." or ".." component, no trailing
+ * '/'. Anything else could name a place other than the one it seems to ("/../../etc/hostname").
+ */
+static bool path_normalised(const char *path)
+{
+	if (path[0] != '/' || path[1] == '\0')
+		return false;
+	for (const char *p = path; *p;) {
+		const char *component = ++p, *end = strchrnul(component, '/');
+		size_t length = (size_t)(end - component);
+
+		if (length == 0 || (length == 1 && component[0] == '.') ||
+		    (length == 2 && component[0] == '.' && component[1] == '.'))
+			return false;
+		p = end;
+	}
+	return true;
+}
+
+/*
+ * "preexisting": {"/run/pika-cloud/NAME": "text" | {"file": "name-in-the-case-folder"}}. The
+ * paths are normalised absolute paths strictly inside the state folder, the request path
+ * excepted (the runner delivers that one): an earlier run can only have left files there.
+ */
+static void preexisting_load(struct fixture *f, const json_t *object, struct problems *problems)
+{
+	size_t state_length = strlen(PIKACI_STATE_DIR), i = 0;
+	const char *path;
+	json_t *value;
+
+	f->preexisting = calloc(json_object_size(object) + 1, sizeof(*f->preexisting));
+	if (!f->preexisting) {
+		problems_add(problems, "%s: out of memory", f->id);
+		return;
+	}
+	json_object_foreach((json_t *)object, path, value)
+	{
+		struct preexisting *p = &f->preexisting[i];
+		const char *file = json_string_value(json_object_get(value, "file"));
+		int r;
+
+		if (!path_normalised(path) ||
+		    strncmp(path, PIKACI_STATE_DIR "/", state_length + 1) ||
+		    strcmp(path, PIKACI_REQUEST_PATH) == 0) {
+			problems_add(
+			        problems,
+			        "%s: preexisting \"%s\" is not a normalised absolute path inside "
+			        "%s (other than the request path)",
+			        f->id, path, PIKACI_STATE_DIR);
+			continue;
+		}
+		if (json_is_string(value)) {
+			p->length = json_string_length(value);
+			p->bytes = malloc(p->length + 1);
+			if (p->bytes)
+				memcpy(p->bytes, json_string_value(value), p->length + 1);
+		} else if (json_is_object(value) && json_object_size(value) == 1 && file &&
+		           !strchr(file, '/') && file[0] != '.' && file[0]) {
+			char name[4096];
+
+			snprintf(name, sizeof(name), "%s/%s", f->dir, file);
+			r = read_file(name, FIXTURE_FILE_MAX, &p->bytes, &p->length);
+			if (r < 0) {
+				problems_add(problems, "%s: preexisting \"%s\": cannot read %s: %s",
+				             f->id, path, file, strerror(-r));
+				continue;
+			}
+		} else {
+			problems_add(
+			        problems,
+			        "%s: preexisting \"%s\" is a string or {\"file\": NAME}, NAME a "
+			        "file of the case's folder",
+			        f->id, path);
+			continue;
+		}
+		p->path = strdup(path);
+		if (!p->bytes || !p->path) {
+			problems_add(problems, "%s: out of memory", f->id);
+			free(p->bytes);
+			free(p->path);
+			*p = (struct preexisting){ 0 };
+			continue;
+		}
+		i++;
+	}
+	f->n_preexisting = i;
+}
+
+const struct preexisting *fixture_preexisting(const struct fixture *f, const char *path)
+{
+	for (size_t i = 0; i < f->n_preexisting; i++)
+		if (strcmp(f->preexisting[i].path, path) == 0)
+			return &f->preexisting[i];
+	return NULL;
 }
 
 /* Loads one case; false (with problems added) when it is malformed. */
@@ -329,9 +436,29 @@ static bool fixture_load(const char *corpus_dir, const char *id, struct fixture 
 
 	if ((s = json_string_value(json_object_get(doc, "marker")))) {
 		f->marker = strdup(s);
-		if (s[0] != '/')
-			problems_add(problems, "%s: marker must be an absolute path", id);
+		if (!path_normalised(s))
+			problems_add(problems, "%s: marker must be a normalised absolute path", id);
 	}
+	if ((s = json_string_value(json_object_get(doc, "cut_marker")))) {
+		f->cut_marker = strdup(s);
+		if (!path_normalised(s))
+			problems_add(problems, "%s: cut_marker must be a normalised absolute path",
+			             id);
+		if (f->outcome != OUTCOME_ACCEPTED || f->exit_code != PIKACI_EXIT_TIMEOUT)
+			problems_add(
+			        problems,
+			        "%s: cut_marker goes with an accepted case that times out (124)",
+			        id);
+	}
+	f->streamed = json_number_value(json_object_get(doc, "streamed"));
+	if (json_object_get(doc, "streamed") &&
+	    (!(f->streamed > 0) || !f->has_stdout || f->stdout_length == 0))
+		problems_add(problems,
+		             "%s: streamed is a positive number of seconds, with a stdout to look "
+		             "for",
+		             id);
+	if ((value = json_object_get(doc, "preexisting")))
+		preexisting_load(f, value, problems);
 	f->max_seconds = json_number_value(json_object_get(doc, "max_seconds"));
 	f->min_seconds = json_number_value(json_object_get(doc, "min_seconds"));
 	f->case_timeout = json_number_value(json_object_get(doc, "case_timeout"));

@@ -26,6 +26,13 @@ enum fixture_outcome {
 	OUTCOME_USAGE,
 };
 
+/* A file laid down in the sandbox before the guest starts ([L7]): an earlier run's leftovers. */
+struct preexisting {
+	char *path; /* normalised absolute path inside PIKACI_STATE_DIR */
+	char *bytes;
+	size_t length;
+};
+
 struct fixture {
 	char *id;
 	char *dir;
@@ -44,6 +51,10 @@ struct fixture {
 	char *stdout_bytes;
 	size_t stdout_length;
 	char *marker;
+	char *cut_marker; /* created only by a command that outlived its timeout: must be absent */
+	double streamed;  /* the output's first line arrives this long before the guest ends */
+	struct preexisting *preexisting;
+	size_t n_preexisting;
 	double max_seconds; /* 0: no bound */
 	double min_seconds;
 	bool side_effects_none;
@@ -82,6 +93,9 @@ void corpus_clear(struct corpus *corpus);
 
 /* Checks the declared outcome against the contract library; adds to problems when it differs. */
 void fixture_lint_verdict(const struct fixture *f, struct problems *problems);
+
+/* The preexisting file at path, or NULL. */
+const struct preexisting *fixture_preexisting(const struct fixture *f, const char *path);
 
 /* Case id (glob), clause id, tag or profile name. */
 bool fixture_matches(const struct fixture *f, const char *pattern);

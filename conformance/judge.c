@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clauses.h"
 #include "judge.h"
 #include "pikaci-contract.h"
 
@@ -88,65 +89,207 @@ static void excerpt(const char *bytes, size_t length, size_t max, char *out, siz
 	out[o] = '\0';
 }
 
-/* "expected ..., got ..." from the first differing byte on. */
-static bool bytes_equal(const char *what, struct verdict *v, const char *clause, const char *want,
-                        size_t want_length, const char *got, size_t got_length)
-{
-	size_t at = 0;
-	char a[160], b[160];
-	size_t line = 1;
+/* --- [X2] / [L1]: the command's output once, whole, among the guest's own lines ------------ */
 
-	while (at < want_length && at < got_length && want[at] == got[at]) {
-		if (want[at] == '\n')
-			line++;
+#define GUEST_LINE_PREFIX "[pikaci] "
+
+/* The end of the whole guest line that starts at `at`, or 0 when none starts there. */
+static size_t guest_line_end(const char *bytes, size_t length, size_t at)
+{
+	size_t prefix = strlen(GUEST_LINE_PREFIX);
+	const char *newline;
+
+	if (length - at < prefix || memcmp(bytes + at, GUEST_LINE_PREFIX, prefix) != 0)
+		return 0;
+	newline = memchr(bytes + at + prefix, '\n', length - at - prefix);
+	return newline ? (size_t)(newline - bytes) + 1 : 0;
+}
+
+/*
+ * What may follow the output from `at` on: zero or more whole guest lines, the first preceded
+ * by exactly one '\n' when the output lacks its final newline. *ret_bad is the first byte that
+ * is none of that.
+ */
+static bool tail_ok(const char *bytes, size_t length, size_t at, bool needs_newline,
+                    size_t *ret_bad)
+{
+	if (at == length)
+		return true;
+	if (needs_newline) {
+		if (bytes[at] != '\n' || at + 1 == length) {
+			*ret_bad = at;
+			return false;
+		}
 		at++;
 	}
-	if (at == want_length && at == got_length) {
-		add(v, clause, true, "%s as expected (%zu bytes)", what, want_length);
-		return true;
+	while (at < length) {
+		size_t end = guest_line_end(bytes, length, at);
+
+		if (!end) {
+			*ret_bad = at;
+			return false;
+		}
+		at = end;
 	}
-	excerpt(want + at, want_length - at, 40, a, sizeof(a));
-	excerpt(got + at, got_length - at, 40, b, sizeof(b));
-	add(v, clause, false,
-	    "%s differs from byte %zu (line %zu) on: expected \"%s\", got \"%s\" (%zu bytes "
-	    "expected, %zu received)",
-	    what, at, line, a, b, want_length, got_length);
+	return true;
+}
+
+static size_t common_prefix(const char *a, size_t a_length, const char *b, size_t b_length)
+{
+	size_t at = 0;
+
+	while (at < a_length && at < b_length && a[at] == b[at])
+		at++;
+	return at;
+}
+
+/*
+ * Checks that `got` is zero or more whole "[pikaci] " lines, then `want` exactly once and
+ * contiguous, then zero or more such lines (after one '\n' if `want` lacks a final newline),
+ * and says what differs when it is not. `base` is the offset of `got` in its file.
+ */
+static bool output_framed(struct verdict *v, const char *clause, const char *what, size_t base,
+                          const char *want, size_t want_length, const char *got, size_t got_length)
+{
+	bool needs_newline = want_length > 0 && want[want_length - 1] != '\n';
+	size_t at = 0, best_at = 0, best = 0, bad = 0, c, end;
+	char a[160], b[160];
+
+	for (;;) {
+		c = common_prefix(want, want_length, got + at, got_length - at);
+		if (c == want_length && tail_ok(got, got_length, at + c, needs_newline, &bad)) {
+			add(v, clause, true,
+			    "%s holds the command's output once, whole (%zu bytes)%s", what,
+			    want_length,
+			    got_length > want_length ? ", among the guest's own lines" : "");
+			return true;
+		}
+		if (c >= best) {
+			best = c;
+			best_at = at;
+		}
+		end = guest_line_end(got, got_length, at);
+		if (!end)
+			break;
+		at = end;
+	}
+	at = best_at;
+	c = best;
+	if (c == want_length) {
+		tail_ok(got, got_length, at + c, needs_newline, &bad);
+		if (want_length > 0 &&
+		    memmem(got + at + c, got_length - at - c, want, want_length) != NULL) {
+			add(v, clause, false,
+			    "%s: the output appears twice (again after byte %zu): it must appear "
+			    "exactly once",
+			    what, base + at + c);
+			return false;
+		}
+		excerpt(got + bad, got_length - bad, 40, b, sizeof(b));
+		add(v, clause, false,
+		    "%s: after the output (which ends at byte %zu) comes \"%s\" at byte %zu; only "
+		    "whole lines beginning \"%s\" may follow it%s",
+		    what, base + at + c, b, base + bad, GUEST_LINE_PREFIX,
+		    needs_newline ? ", after exactly one \\n" : "");
+		return false;
+	}
+	if (at + c == got_length) {
+		excerpt(want + c, want_length - c, 40, a, sizeof(a));
+		if (c == 0 && got_length == 0)
+			add(v, clause, false,
+			    "%s: output missing: expected %zu bytes (\"%s\"), got nothing", what,
+			    want_length, a);
+		else if (c == 0)
+			add(v, clause, false,
+			    "%s: output missing: expected %zu bytes (\"%s\"), got only %zu bytes "
+			    "of "
+			    "the guest's own lines",
+			    what, want_length, a, got_length);
+		else
+			add(v, clause, false,
+			    "%s: output cut at byte %zu: %zu of its %zu bytes came, \"%s\" is "
+			    "missing",
+			    what, base + at + c, c, want_length, a);
+		return false;
+	}
+	end = (c == 0 || got[at + c - 1] == '\n') ? at + c : 0;
+	if (got[at + c] == '\n' && guest_line_end(got, got_length, at + c + 1))
+		end = at + c + 1;
+	if (end && guest_line_end(got, got_length, end)) {
+		size_t line_end = guest_line_end(got, got_length, end);
+
+		excerpt(got + end, line_end - end - 1, 60, b, sizeof(b));
+		add(v, clause, false,
+		    "%s: a guest line inside the output at byte %zu (after %zu of the output's %zu "
+		    "bytes): \"%s\"",
+		    what, base + end, c, want_length, b);
+		return false;
+	}
+	{
+		size_t line = 1;
+
+		for (size_t i = 0; i < c; i++)
+			line += want[i] == '\n';
+		excerpt(want + c, want_length - c, 40, a, sizeof(a));
+		excerpt(got + at + c, got_length - at - c, 40, b, sizeof(b));
+		add(v, clause, false,
+		    "%s differs from byte %zu (byte %zu of the output, line %zu): expected \"%s\", "
+		    "got \"%s\"",
+		    what, base + at + c, c, line, a, b);
+	}
 	return false;
 }
 
-static const char *kind_of(const json_t *event)
+/*
+ * The command's output as the guest streamed it: standard output without its leading and
+ * trailing guest lines. Used when the case does not state the output.
+ */
+static void command_output(const char *out, size_t length, size_t *ret_start, size_t *ret_length)
 {
-	const char *kind = json_string_value(json_object_get(event, "kind"));
+	size_t start = 0, end = length;
 
-	return kind ? kind : "?";
-}
+	while (start < length && guest_line_end(out, length, start))
+		start = guest_line_end(out, length, start);
+	while (end > start && out[end - 1] == '\n') {
+		const char *previous = memrchr(out + start, '\n', end - 1 - start);
+		size_t line = previous ? (size_t)(previous - out) + 1 : start;
 
-static void kinds_list(const json_t *events, char *out, size_t size)
-{
-	size_t i, o = 0;
-	json_t *event;
-
-	out[0] = '\0';
-	json_array_foreach(events, i, event)
-	{
-		int n = snprintf(out + o, size - o, "%s%s", i ? ", " : "", kind_of(event));
-
-		if (n < 0 || (size_t)n >= size - o)
+		if (guest_line_end(out, end, line) != end)
 			break;
-		o += (size_t)n;
+		end = line;
 	}
+	*ret_start = start;
+	*ret_length = end - start;
 }
 
-static const char *exit_clause(int expected)
+/* --- The checks, in causal order ------------------------------------------------------------ */
+
+static const char *exit_clause(const struct fixture *f)
 {
-	return expected == PIKACI_EXIT_TIMEOUT ? "X3" : "X4";
+	if (f->outcome == OUTCOME_USAGE)
+		return "X5";
+	if (f->exit_code != PIKACI_EXIT_TIMEOUT)
+		return "X4";
+	/* [B1]: "exit code still 124" belongs to a robustness case's own clause. */
+	return f->profile == PROFILE_ROBUSTNESS && fixture_cites(f, "B1") ? "B1" : "X3";
+}
+
+/* A time bound cites the case's own profile: [B1]/[B2] for robustness, [X3] for the contract. */
+static const char *bound_clause(const struct fixture *f)
+{
+	if (f->profile == PROFILE_ROBUSTNESS) {
+		for (size_t i = 0; i < f->n_clauses; i++)
+			if (f->clauses[i][0] == 'B')
+				return f->clauses[i];
+	}
+	return fixture_cites(f, "X3") ? "X3" : f->clauses[0];
 }
 
 static void check_exit(const struct observation *o, struct verdict *v)
 {
 	const struct pikaci_transport_result *run = &o->exchange->run;
 	int want = o->fixture->exit_code;
-	const char *clause = o->fixture->outcome == OUTCOME_USAGE ? "X5" : exit_clause(want);
+	const char *clause = exit_clause(o->fixture);
 
 	if (run->signal)
 		add(v, clause, false, "the guest was killed by signal %d; expected exit code %d",
@@ -159,13 +302,9 @@ static void check_exit(const struct observation *o, struct verdict *v)
 static void check_bounds(const struct observation *o, struct verdict *v)
 {
 	const struct fixture *f = o->fixture;
-	const char *clause = f->clauses[0];
+	const char *clause = bound_clause(f);
 	double seconds = o->exchange->run.seconds, max = f->max_seconds * o->time_scale;
 
-	for (size_t i = 0; i < f->n_clauses; i++)
-		if (!strcmp(f->clauses[i], "X3") || !strcmp(f->clauses[i], "B1") ||
-		    !strcmp(f->clauses[i], "B2"))
-			clause = f->clauses[i];
 	if (f->max_seconds > 0)
 		add(v, clause, seconds <= max, "the guest ran %.2f s; the bound is %.2f s", seconds,
 		    max);
@@ -174,6 +313,36 @@ static void check_bounds(const struct observation *o, struct verdict *v)
 		    "the guest ran %.2f s, less than %.2f s: the command cannot have run until its "
 		    "timeout",
 		    seconds, f->min_seconds);
+}
+
+/* A command cut at its timeout never reaches what it would do after it. */
+static void check_cut(const struct observation *o, struct verdict *v)
+{
+	const struct fixture *f = o->fixture;
+
+	if (f->cut_marker && o->cut_marker >= 0)
+		add(v, bound_clause(f), o->cut_marker == 0,
+		    o->cut_marker ? "the command ran past its timeout: it created %s, which it "
+		                    "does only after the deadline"
+		                  : "the command was stopped at its timeout (%s is absent)",
+		    f->cut_marker);
+}
+
+/* [X1] / [L6]: did the command run? */
+static void check_ran(const struct observation *o, struct verdict *v)
+{
+	const struct fixture *f = o->fixture;
+
+	if (!f->marker || o->marker < 0)
+		return;
+	if (f->outcome == OUTCOME_REJECTED)
+		add(v, "L6", o->marker == 0, "the command %s (marker %s %s)",
+		    o->marker ? "ran although the request was rejected" : "never ran", f->marker,
+		    o->marker ? "exists" : "is absent");
+	else
+		add(v, "X1", o->marker == 1, "the command %s (marker %s %s)",
+		    o->marker ? "ran" : "did not run", f->marker,
+		    o->marker ? "exists" : "is absent");
 }
 
 /* [D3]: the four files, as regular files, at exactly their paths. */
@@ -188,173 +357,244 @@ static bool check_files(const struct observation *o, struct verdict *v)
 			continue;
 		all = false;
 		add(v, "D3", false, "%s %s", pikaci_file_path((enum pikaci_file)i),
-		    error == -ENOENT ? "is missing" : "is not a readable regular file");
+		    error == -ENOENT  ? "is missing"
+		    : error == -EFBIG ? "is larger than the runner collects (64 MiB)"
+		                      : "is not a readable regular file");
 	}
 	if (all)
 		add(v, "D3", true, "the four files are at their paths");
 	return all;
 }
 
-struct documents {
-	json_t *status;
-	json_t *events;
-	json_t *result;
-};
-
-static void check_documents(const struct observation *o, struct verdict *v, struct documents *docs)
+/* [L7]: an earlier run's status.json and events.jsonl were replaced, not kept or continued. */
+static void check_fresh_documents(const struct observation *o, struct verdict *v)
 {
 	const struct pikaci_exchange *x = o->exchange;
+	const struct preexisting *events = fixture_preexisting(o->fixture, PIKACI_EVENTS_PATH);
+	const struct preexisting *status = fixture_preexisting(o->fixture, PIKACI_STATUS_PATH);
+
+	if (events) {
+		const char *bytes = x->files[PIKACI_FILE_EVENTS].bytes;
+		size_t length = x->files[PIKACI_FILE_EVENTS].length;
+		const char *newline = memchr(bytes, '\n', length);
+		json_t *first =
+		        newline ? json_loadb(bytes, (size_t)(newline - bytes), 0, NULL) : NULL;
+		json_t *seq = json_object_get(first, "seq");
+		bool kept = events->length > 0 && length >= events->length &&
+		            memcmp(bytes, events->bytes, events->length) == 0;
+
+		if (kept)
+			add(v, "L7", false,
+			    "events.jsonl still begins with the earlier run's %zu bytes: it must "
+			    "start "
+			    "afresh with this run's events only",
+			    events->length);
+		else
+			add(v, "L7", json_is_integer(seq) && json_integer_value(seq) == 1,
+			    "events.jsonl starts afresh at seq 1 (its first seq is %lld)",
+			    json_is_integer(seq) ? (long long)json_integer_value(seq) : -1LL);
+		json_decref(first);
+	}
+	if (status) {
+		bool kept = x->files[PIKACI_FILE_STATUS].length == status->length &&
+		            memcmp(x->files[PIKACI_FILE_STATUS].bytes, status->bytes,
+		                   status->length) == 0;
+
+		add(v, "L7", !kept, "status.json %s",
+		    kept ? "is still the earlier run's: it must be "
+		           "rewritten"
+		         : "was rewritten for this run");
+	}
+}
+
+/* [D3]-[D4], [L2]-[L6]: the library's one judge of the documents, then the case's outcome. */
+static void check_story(const struct observation *o, struct verdict *v)
+{
+	const struct fixture *f = o->fixture;
+	const struct pikaci_exchange *x = o->exchange;
+	bool accepted = f->outcome == OUTCOME_ACCEPTED;
+	struct pikaci_request *request = NULL;
+	struct pikaci_documents documents = {
+		.status = x->files[PIKACI_FILE_STATUS].bytes,
+		.status_length = x->files[PIKACI_FILE_STATUS].length,
+		.events = x->files[PIKACI_FILE_EVENTS].bytes,
+		.events_length = x->files[PIKACI_FILE_EVENTS].length,
+		.result = x->files[PIKACI_FILE_RESULT].bytes,
+		.result_length = x->files[PIKACI_FILE_RESULT].length,
+		.exit_code = x->run.signal ? -1 : x->run.exit_code,
+	};
+	struct pikaci_story story;
 	struct pikaci_error err;
 
-	if (pikaci_status_parse(x->files[PIKACI_FILE_STATUS].bytes,
-	                        x->files[PIKACI_FILE_STATUS].length, &docs->status, &err) < 0)
-		add(v, "L2", false, "status.json is invalid: %s (%s)", err.text,
-		    pikaci_reason_name(err.reason));
-	else
-		add(v, "L2", true, "status.json is valid");
-	if (pikaci_events_parse(x->files[PIKACI_FILE_EVENTS].bytes,
-	                        x->files[PIKACI_FILE_EVENTS].length, &docs->events, &err) < 0)
-		add(v, "L3", false, "events.jsonl is invalid: %s", err.text);
-	else
-		add(v, "L3", true, "events.jsonl is valid, seq 1..%zu, one terminal event",
-		    json_array_size(docs->events));
-	if (pikaci_result_parse(x->files[PIKACI_FILE_RESULT].bytes,
-	                        x->files[PIKACI_FILE_RESULT].length, &docs->result, &err) < 0)
-		add(v, "L4", false, "result.json is invalid: %s (%s)", err.text,
-		    pikaci_reason_name(err.reason));
-	else
-		add(v, "L4", true, "result.json is valid");
-}
+	if (accepted && pikaci_request_parse(f->request, f->request_length, &request, NULL) == 0)
+		documents.request = request;
+	if (pikaci_story_parse(&documents, &story, &err) < 0) {
+		const struct clause *clause = clause_find(err.clause);
 
-/* [L5] / [L6]: exactly the states of the outcome, in order. */
-static void check_sequence(const struct observation *o, struct verdict *v,
-                           const struct documents *docs)
-{
-	bool accepted = o->fixture->outcome == OUTCOME_ACCEPTED;
-	const char *clause = accepted ? "L5" : "L6";
-	const char *terminal = o->fixture->exit_code == 0 ? "completed" : "failed";
-	char seen[256], want[128];
-	size_t n = json_array_size(docs->events);
-	bool ok;
-
-	snprintf(want, sizeof(want), accepted ? "booted, starting, %s" : "booted, failed",
-	         terminal);
-	kinds_list(docs->events, seen, sizeof(seen));
-	ok = strcmp(seen, want) == 0;
-	add(v, clause, ok, "the events are %s%s%s", seen, ok ? "" : "; expected ", ok ? "" : want);
-	if (!ok || n < 2)
+		/* The clause's id from the table: the check outlives err. */
+		add(v, clause ? clause->id : "D4", false, "%s", err.text);
+		pikaci_request_free(request);
 		return;
-
-	if (accepted) {
-		const json_t *details = json_object_get(json_array_get(docs->events, 1), "details");
-		const json_t *command = json_object_get(details, "command");
-		const json_t *root = json_object_get(details, "run_as_root");
-		struct pikaci_request *request = NULL;
-
-		if (pikaci_request_parse(o->fixture->request, o->fixture->request_length, &request,
-		                         NULL) == 0) {
-			add(v, "L5",
-			    json_is_string(command) &&
-			            strcmp(json_string_value(command), request->command) == 0 &&
-			            json_is_boolean(root) &&
-			            json_is_true(root) == request->run_as_root,
-			    "the starting event's details carry the request's command and "
-			    "run_as_root");
-			pikaci_request_free(request);
-		}
-	} else {
-		const char *message = json_string_value(
-		        json_object_get(json_array_get(docs->events, 1), "message"));
-		const char *status_message =
-		        json_string_value(json_object_get(docs->status, "message"));
-		size_t prefix = strlen(PIKACI_BOOTSTRAP_FAILED);
-
-		add(v, "L6", message && strncmp(message, PIKACI_BOOTSTRAP_FAILED, prefix) == 0,
-		    "the failed event's message begins \"%s\" (it is \"%.60s\")",
-		    PIKACI_BOOTSTRAP_FAILED, message ? message : "");
-		if (status_message)
-			add(v, "L6", strncmp(status_message, PIKACI_BOOTSTRAP_FAILED, prefix) == 0,
-			    "status.json's message begins \"%s\" (it is \"%.60s\")",
-			    PIKACI_BOOTSTRAP_FAILED, status_message);
 	}
-}
-
-/* [D4]: status.json, the terminal event, result.json and the exit code tell one story. */
-static void check_agreement(const struct observation *o, struct verdict *v,
-                            const struct documents *docs)
-{
-	const json_t *last = json_array_get(docs->events, json_array_size(docs->events) - 1);
-	const char *state = json_string_value(json_object_get(docs->status, "state"));
-	const char *status = json_string_value(json_object_get(docs->result, "status"));
-	json_int_t code = json_integer_value(json_object_get(docs->result, "exit_code"));
-	const json_t *event_code = json_object_get(json_object_get(last, "details"), "exit_code");
-	const char *clause = o->fixture->outcome == OUTCOME_ACCEPTED ? "L5" : "L6";
-
-	add(v, "L2", state && strcmp(state, kind_of(last)) == 0,
-	    "status.json's state \"%s\" is the last event's \"%s\"", state ? state : "",
-	    kind_of(last));
-	add(v, "D4", status && strcmp(status, kind_of(last)) == 0,
-	    "result.json's status \"%s\" matches the terminal event \"%s\"", status ? status : "",
-	    kind_of(last));
-	add(v, "D4", code == o->exchange->run.exit_code,
-	    "result.json's exit_code %lld is the guest's exit code %d", (long long)code,
-	    o->exchange->run.exit_code);
-	add(v, clause, code == o->fixture->exit_code, "result.json's exit_code %lld, expected %d",
-	    (long long)code, o->fixture->exit_code);
-	if (o->fixture->outcome == OUTCOME_ACCEPTED)
-		add(v, "L5", json_is_integer(event_code) && json_integer_value(event_code) == code,
-		    "the terminal event's details.exit_code is result.json's exit code %lld",
-		    (long long)code);
-	if (o->check_reason && o->fixture->outcome == OUTCOME_REJECTED && o->fixture->reason) {
-		const char *reason = json_string_value(
-		        json_object_get(json_object_get(docs->result, "details"), "reason"));
-
-		add(v, "L6", reason && strcmp(reason, o->fixture->reason) == 0,
+	pikaci_request_free(request);
+	add(v, "L3", true, "status.json, events.jsonl (seq 1..%zu) and result.json are valid",
+	    story.n_events);
+	if (accepted && story.rejected)
+		add(v, "L5", false, "the guest rejected a valid request%s%s%s",
+		    story.reason[0] ? " (" : "", story.reason, story.reason[0] ? ")" : "");
+	else if (!accepted && !story.rejected)
+		add(v, "L6", false,
+		    "the guest accepted a request it must reject: its events are booted, starting, "
+		    "%s",
+		    pikaci_state_name(story.terminal));
+	else
+		add(v, accepted ? "L5" : "L6", true, "the events are booted, %s%s",
+		    accepted ? "starting, " : "", pikaci_state_name(story.terminal));
+	add(v, "D4", true, "status.json, the events, result.json and the exit code agree");
+	if (o->check_reason && !accepted && f->reason)
+		add(v, "L6", strcmp(story.reason, f->reason) == 0,
 		    "result.json's details.reason is \"%s\", expected \"%s\" (--check-reason)",
-		    reason ? reason : "(none)", o->fixture->reason);
-	}
+		    story.reason[0] ? story.reason : "(none)", f->reason);
 }
 
-/* [L1] and [X2]: the boot line, then the output exactly as streamed; a failure line. */
+/* [X2]: standard output holds the command's output once, whole, among guest lines. */
+static void check_stdout(const struct observation *o, struct verdict *v)
+{
+	const struct fixture *f = o->fixture;
+
+	if (f->has_stdout && f->outcome == OUTCOME_ACCEPTED)
+		output_framed(v, "X2", "standard output", 0, f->stdout_bytes, f->stdout_length,
+		              o->exchange->run.out, o->exchange->run.out_length);
+}
+
+/* [L1], [X2], [L7]: earlier content kept, the boot line, then the output; a failure line. */
 static void check_log(const struct observation *o, struct verdict *v)
 {
 	const struct pikaci_exchange *x = o->exchange;
+	const struct fixture *f = o->fixture;
+	const struct preexisting *earlier = fixture_preexisting(f, PIKACI_LOG_PATH);
 	const char *log = x->files[PIKACI_FILE_LOG].bytes;
-	size_t length = x->files[PIKACI_FILE_LOG].length;
-	const char *newline = memchr(log, '\n', length);
+	size_t length = x->files[PIKACI_FILE_LOG].length, start = 0;
 	size_t prefix = strlen(PIKACI_LOG_BOOT_PREFIX);
+	const char *newline;
 	char line[128], stamp[64];
 
-	if (!newline || (size_t)(newline - log) < prefix ||
-	    strncmp(log, PIKACI_LOG_BOOT_PREFIX, prefix) != 0) {
-		excerpt(log, newline ? (size_t)(newline - log) : length, 60, line, sizeof(line));
-		add(v, "L1", false, "guest.log does not start with \"%s<timestamp>\": \"%s\"",
-		    PIKACI_LOG_BOOT_PREFIX, line);
+	if (earlier) {
+		size_t same = common_prefix(earlier->bytes, earlier->length, log, length);
+
+		add(v, "L7", same == earlier->length,
+		    same == earlier->length
+		            ? "guest.log keeps the earlier run's %zu bytes and appends to them"
+		            : "guest.log lost the earlier run's content (it differs from byte %zu "
+		              "of it): the log is appended to",
+		    same == earlier->length ? earlier->length : same);
+		if (same != earlier->length)
+			return;
+		start = earlier->length;
+	}
+	newline = memchr(log + start, '\n', length - start);
+	if (!newline || (size_t)(newline - log) - start < prefix ||
+	    strncmp(log + start, PIKACI_LOG_BOOT_PREFIX, prefix) != 0) {
+		excerpt(log + start, newline ? (size_t)(newline - log) - start : length - start, 60,
+		        line, sizeof(line));
+		add(v, "L1", false, "guest.log%s does not begin with \"%s<timestamp>\": \"%s\"",
+		    earlier ? " (this run's part)" : "", PIKACI_LOG_BOOT_PREFIX, line);
 		return;
 	}
-	snprintf(stamp, sizeof(stamp), "%.*s", (int)(newline - log - (ptrdiff_t)prefix),
-	         log + prefix);
+	snprintf(stamp, sizeof(stamp), "%.*s", (int)((size_t)(newline - log) - start - prefix),
+	         log + start + prefix);
 	add(v, "L1", pikaci_timestamp_validate(stamp, NULL) == 0,
 	    "guest.log's boot line carries an RFC 3339 timestamp (\"%s\")", stamp);
 
-	if (o->fixture->outcome == OUTCOME_ACCEPTED) {
-		const char *rest = newline + 1;
-		size_t rest_length = length - (size_t)(rest - log);
+	if (f->outcome == OUTCOME_ACCEPTED) {
+		size_t rest = (size_t)(newline - log) + 1, out_start = 0, out_length;
 
-		/* What the guest streamed on stdout is what it logged, right after the boot line.
+		/* The command's output: the case's, else what the guest streamed around its lines.
 		 */
-		bytes_equal("guest.log after the boot line", v, "X2", x->run.out, x->run.out_length,
-		            rest,
-		            rest_length < x->run.out_length ? rest_length : x->run.out_length);
+		if (f->has_stdout) {
+			output_framed(v, "X2", "guest.log after the boot line", rest,
+			              f->stdout_bytes, f->stdout_length, log + rest, length - rest);
+		} else {
+			command_output(x->run.out, x->run.out_length, &out_start, &out_length);
+			output_framed(v, "X2", "guest.log after the boot line", rest,
+			              x->run.out + out_start, out_length, log + rest,
+			              length - rest);
+		}
 	} else {
 		char needle[128];
 
 		snprintf(needle, sizeof(needle), "\n%s%s", PIKACI_LOG_FAILURE_PREFIX,
 		         PIKACI_BOOTSTRAP_FAILED);
-		add(v, "L1", memmem(log, length, needle, strlen(needle)) != NULL,
+		add(v, "L1",
+		    memmem(newline, length - (size_t)(newline - log), needle, strlen(needle)) !=
+		            NULL,
 		    "guest.log has a line \"%s%s...\"", PIKACI_LOG_FAILURE_PREFIX,
 		    PIKACI_BOOTSTRAP_FAILED);
 	}
+}
+
+/* [X2]: output is streamed as it comes; the case's first line must not wait for the exit. */
+static void check_streamed(const struct observation *o, struct verdict *v)
+{
+	const struct fixture *f = o->fixture;
+	const struct pikaci_transport_result *run = &o->exchange->run;
+	const char *newline = memchr(f->stdout_bytes, '\n', f->stdout_length);
+	size_t first = newline ? (size_t)(newline - f->stdout_bytes) + 1 : f->stdout_length;
+	const char *found = memmem(run->out, run->out_length, f->stdout_bytes, first);
+	size_t need;
+
+	if (!o->have_arrivals) {
+		not_applicable(v, "X2", "the transport does not stream the guest's output");
+		return;
+	}
+	if (!found)
+		return; /* the output check says what is missing */
+	need = (size_t)(found - run->out) + first;
+	for (size_t i = 0; i < o->n_arrivals; i++) {
+		double gap = o->ended - o->arrivals[i].seconds;
+
+		if (o->arrivals[i].end < need)
+			continue;
+		add(v, "X2", gap >= f->streamed,
+		    "the output's first line arrived %.2f s before the guest ended (due: at least "
+		    "%.2f s; output is streamed as it comes, not held until exit)",
+		    gap, f->streamed);
+		return;
+	}
+}
+
+/* [L5]/[L6] order and [L7]: the documents were written in the contract's order. */
+static void check_order(const struct observation *o, struct verdict *v)
+{
+	const struct fixture *f = o->fixture;
+	const char *clause = f->outcome == OUTCOME_ACCEPTED ? "L5" : "L6";
+
+	if (!o->have_watch) {
+		not_applicable(v, clause, "the order of writes: the transport cannot watch");
+		return;
+	}
+	if (o->watch_overflow)
+		return; /* nothing can be told; [B4] says so where it is asked */
+	if (fixture_preexisting(f, PIKACI_RESULT_PATH))
+		add(v, "L7", o->result_removed && o->result_removed < o->events_first_write,
+		    o->result_removed && o->result_removed < o->events_first_write
+		            ? "the earlier run's result.json was removed before this run's first "
+		              "event"
+		            : "the earlier run's result.json was still there when this run's first "
+		              "event was written: a stale result must be removed first");
+	if (!o->result_appeared)
+		return;
+	if (o->result_appeared < o->events_last_write)
+		add(v, clause, false,
+		    "result.json appeared before the last write to events.jsonl: it is written "
+		    "after the terminal event");
+	else if (o->result_appeared < o->status_last_write)
+		add(v, clause, false,
+		    "result.json appeared before status.json's last write: it is written after "
+		    "the terminal status");
+	else
+		add(v, clause, true,
+		    "result.json appeared after the terminal status and the last event");
 }
 
 /* [B5]: a rejected request left nothing outside the state folder. */
@@ -458,49 +698,42 @@ static void check_leftovers(const struct observation *o, struct verdict *v)
 		add(v, "B6", true, "no process of the command's group outlived the guest");
 }
 
+/*
+ * The checks run in causal order, so that the first failure, the headline, names the cause: did
+ * the command run, are the files there, are the documents valid, do the states agree, then the
+ * exit code and time bounds, then the output, then what the case asks besides.
+ */
 void judge(const struct observation *o, struct verdict *v)
 {
 	const struct fixture *f = o->fixture;
 	const struct pikaci_exchange *x = o->exchange;
-	struct documents docs = { 0 };
+	bool files;
 
 	memset(v, 0, sizeof(*v));
-	check_exit(o, v);
-	check_bounds(o, v);
 	if (f->outcome == OUTCOME_USAGE) {
+		check_exit(o, v);
 		add(v, "X5", x->run.err_length > 0, "the guest %s on standard error",
 		    x->run.err_length ? "printed a usage line" : "printed nothing");
 		return;
 	}
-	if (f->has_stdout)
-		bytes_equal("standard output", v, f->outcome == OUTCOME_ACCEPTED ? "X2" : "X4",
-		            f->stdout_bytes, f->stdout_length, x->run.out, x->run.out_length);
-	if (f->marker && o->marker >= 0) {
-		if (f->outcome == OUTCOME_REJECTED)
-			add(v, "L6", o->marker == 0, "the command %s (marker %s %s)",
-			    o->marker ? "ran although the request was rejected" : "never ran",
-			    f->marker, o->marker ? "exists" : "is absent");
-		else
-			add(v, "X1", o->marker == 1, "the command %s (marker %s %s)",
-			    o->marker ? "ran" : "did not run", f->marker,
-			    o->marker ? "exists" : "is absent");
+	check_ran(o, v);
+	files = check_files(o, v);
+	if (files) {
+		check_fresh_documents(o, v);
+		check_story(o, v);
 	}
+	check_cut(o, v);
+	check_exit(o, v);
+	check_bounds(o, v);
+	check_stdout(o, v);
+	if (files)
+		check_log(o, v);
+	if (f->streamed > 0)
+		check_streamed(o, v);
+	check_order(o, v);
 	if (f->side_effects_none)
 		check_side_effects(o, v);
 	if (f->atomic)
 		check_atomic(o, v);
 	check_leftovers(o, v);
-
-	if (check_files(o, v)) {
-		check_documents(o, v, &docs);
-		if (docs.events) {
-			check_sequence(o, v, &docs);
-			if (docs.status && docs.result)
-				check_agreement(o, v, &docs);
-		}
-		check_log(o, v);
-	}
-	json_decref(docs.status);
-	json_decref(docs.events);
-	json_decref(docs.result);
 }

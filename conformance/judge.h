@@ -16,6 +16,12 @@ enum {
 	SEEN_MOVED_TO = 8,
 };
 
+/* When a piece of the guest's standard output arrived ([X2]: streamed, not held until exit). */
+struct arrival {
+	size_t end;     /* standard output's length once this piece had arrived */
+	double seconds; /* since the exchange began */
+};
+
 /* Everything known about one run of one case. */
 struct observation {
 	const struct fixture *fixture;
@@ -24,13 +30,25 @@ struct observation {
 	bool have_changes;
 	const struct pikaci_change *changes;
 	size_t n_changes;
-	/* The marker: 1 present, 0 absent, -1 unknown. */
+	/* The marker and the cut marker: 1 present, 0 absent, -1 unknown. */
 	int marker;
+	int cut_marker;
 	/* [B4]: inotify bits for status.json and result.json, when watched. */
 	bool have_watch;
 	bool watch_overflow;
 	unsigned status_seen;
 	unsigned result_seen;
+	/* [L5] order and [L7]: inotify's numbering (1, 2, ...) of writes; 0 when never seen. */
+	unsigned long result_appeared;    /* first IN_CREATE or IN_MOVED_TO of result.json */
+	unsigned long result_removed;     /* first IN_DELETE or IN_MOVED_FROM of result.json */
+	unsigned long events_first_write; /* first IN_CREATE, IN_MODIFY or IN_MOVED_TO */
+	unsigned long events_last_write;  /* last of them */
+	unsigned long status_last_write;  /* last IN_CREATE, IN_MODIFY or IN_MOVED_TO */
+	/* [X2] streaming: standard output's arrival, and when the exchange ended. */
+	bool have_arrivals; /* the transport streams output as it comes */
+	const struct arrival *arrivals;
+	size_t n_arrivals;
+	double ended;
 	/* Options. */
 	bool check_reason;
 	double time_scale;

@@ -23,6 +23,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clauses.h"
@@ -170,23 +171,42 @@ static void shell_quote(FILE *out, const char *word)
 static void read_watch(int fd, struct observation *o)
 {
 	char buffer[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+	unsigned long number = 0;
 	ssize_t n;
 
 	while ((n = read(fd, buffer, sizeof(buffer))) > 0) {
 		for (char *p = buffer; p < buffer + n;) {
 			struct inotify_event *event = (struct inotify_event *)p;
+			const char *name = event->len ? event->name : "";
+			bool written = event->mask & (IN_CREATE | IN_MODIFY | IN_MOVED_TO);
 			unsigned bits = 0;
 
+			number++;
 			if (event->mask & IN_Q_OVERFLOW)
 				o->watch_overflow = true;
 			bits |= event->mask & IN_CREATE ? SEEN_CREATE : 0;
 			bits |= event->mask & IN_MODIFY ? SEEN_MODIFY : 0;
 			bits |= event->mask & IN_CLOSE_WRITE ? SEEN_CLOSE_WRITE : 0;
 			bits |= event->mask & IN_MOVED_TO ? SEEN_MOVED_TO : 0;
-			if (event->len && strcmp(event->name, "status.json") == 0)
+			if (strcmp(name, "status.json") == 0) {
 				o->status_seen |= bits;
-			if (event->len && strcmp(event->name, "result.json") == 0)
+				if (written)
+					o->status_last_write = number;
+			}
+			if (strcmp(name, "result.json") == 0) {
 				o->result_seen |= bits;
+				if (event->mask & (IN_CREATE | IN_MOVED_TO) && !o->result_appeared)
+					o->result_appeared = number;
+				if (event->mask & (IN_DELETE | IN_MOVED_FROM) && !o->result_removed)
+					o->result_removed = number;
+			}
+			/* A descriptor closed at exit is no write: IN_CLOSE_WRITE does not count.
+			 */
+			if (strcmp(name, "events.jsonl") == 0 && written) {
+				if (!o->events_first_write)
+					o->events_first_write = number;
+				o->events_last_write = number;
+			}
 			p += sizeof(*event) + event->len;
 		}
 	}
@@ -211,6 +231,48 @@ static void bundle_put(const struct fixture *f, const char *dir, const char *nam
 		bundle_failed(f, path, write_file(path, bytes, length, 0644));
 	else if (unlink(path) < 0 && errno != ENOENT)
 		bundle_failed(f, path, -errno);
+}
+
+/* [X2] streaming: when each piece of standard output arrived. */
+struct arrivals {
+	double start;
+	size_t out_length;
+	struct arrival *items;
+	size_t n_items, capacity;
+};
+
+static void output_arrived(void *userdata, int stream, const char *bytes, size_t length)
+{
+	struct arrivals *a = userdata;
+
+	(void)bytes;
+	if (stream != 1)
+		return;
+	a->out_length += length;
+	if (a->n_items == a->capacity) {
+		size_t capacity = a->capacity ? a->capacity * 2 : 64;
+		struct arrival *grown = realloc(a->items, capacity * sizeof(*grown));
+
+		if (!grown)
+			return; /* the check then says it cannot tell */
+		a->items = grown;
+		a->capacity = capacity;
+	}
+	a->items[a->n_items++] =
+	        (struct arrival){ .end = a->out_length, .seconds = monotonic_seconds() - a->start };
+}
+
+/* [L7]: an earlier run's files, laid down before the guest starts. */
+static int lay_down(struct pikaci_transport *t, const struct fixture *f)
+{
+	for (size_t i = 0; i < f->n_preexisting; i++) {
+		int r = t->ops->deliver(t, f->preexisting[i].path, f->preexisting[i].bytes,
+		                        f->preexisting[i].length);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 static void keep_bundle(const struct options *opt, const struct fixture *f,
@@ -362,9 +424,11 @@ static json_t *run_case(const struct options *opt, const struct fixture *f)
 {
 	struct observation o = { .fixture = f,
 		                 .marker = -1,
+		                 .cut_marker = -1,
 		                 .check_reason = opt->check_reason,
 		                 .time_scale = opt->time_scale };
 	struct pikaci_exchange exchange = { 0 };
+	struct arrivals arrivals = { 0 };
 	struct pikaci_change *changes = NULL;
 	struct verdict verdict = { 0 };
 	struct pikaci_transport *t;
@@ -379,14 +443,33 @@ static json_t *run_case(const struct options *opt, const struct fixture *f)
 	if (!t)
 		return json_pack("{s:s, s:s, s:f}", "status", "error", "message", errbuf, "seconds",
 		                 0.0);
-	/* [B4] is watched from before the guest starts; the state folder exists for it. */
-	if (f->atomic && t->ops->watch && t->ops->make_dir(t, PIKACI_STATE_DIR) == 0) {
+	r = lay_down(t, f);
+	if (r < 0) {
+		detail = json_pack("{s:s, s:s, s:f}", "status", "error", "message",
+		                   pikaci_transport_error(t), "seconds", 0.0);
+		goto out;
+	}
+	/*
+	 * [B4], [L5]'s order of writes and [L7] are watched from before the guest starts (after
+	 * the earlier run's files are down); the state folder exists for it.
+	 */
+	if (f->outcome != OUTCOME_USAGE && t->ops->watch &&
+	    t->ops->make_dir(t, PIKACI_STATE_DIR) == 0) {
 		watch = t->ops->watch(t, PIKACI_STATE_DIR,
-		                      IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO);
+		                      IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO |
+		                              IN_DELETE | IN_MOVED_FROM);
 		o.have_watch = watch >= 0;
 	}
+	arrivals.start = monotonic_seconds();
 	r = pikaci_exchange(t, f->deliver, f->request, f->request_length, opt->guest_argv, deadline,
-	                    NULL, NULL, &exchange);
+	                    output_arrived, &arrivals, &exchange);
+	o.ended = monotonic_seconds() - arrivals.start;
+	/* Incus records a guest's output and hands it over at the end: no arrival times there. */
+	if (strcmp(t->ops->name, "local") == 0) {
+		o.have_arrivals = true;
+		o.arrivals = arrivals.items;
+		o.n_arrivals = arrivals.n_items;
+	}
 	if (r < 0) {
 		detail = json_pack("{s:s, s:s, s:f}", "status", "error", "message",
 		                   pikaci_transport_error(t), "seconds", 0.0);
@@ -401,6 +484,8 @@ static json_t *run_case(const struct options *opt, const struct fixture *f)
 	}
 	if (f->marker)
 		o.marker = t->ops->exists(t, f->marker);
+	if (f->cut_marker)
+		o.cut_marker = t->ops->exists(t, f->cut_marker);
 
 	if (exchange.run.timed_out) {
 		status = "timeout";
@@ -439,6 +524,7 @@ out:
 	if (watch >= 0)
 		close(watch);
 	pikaci_changes_free(changes, o.n_changes);
+	free(arrivals.items);
 	verdict_clear(&verdict);
 	pikaci_exchange_clear(&exchange);
 	pikaci_transport_free(t);

@@ -88,4 +88,13 @@ long long pikaci_utf8_invalid_offset(const char *bytes, size_t length);
 json_t *pikaci_json_load(const char *bytes, size_t length, size_t flags, const char *what,
                          bool *ret_number_overflow, struct pikaci_error *err);
 
+/*
+ * Walks events.jsonl line by line ([L3]), handing each valid event (borrowed) to each, which
+ * may stop the walk with a negative code; *ret_count is the number of events. See lifecycle.c.
+ */
+int pikaci_events_foreach(const char *bytes, size_t length,
+                          int (*each)(void *userdata, size_t index, const json_t *event,
+                                      struct pikaci_error *err),
+                          void *userdata, size_t *ret_count, struct pikaci_error *err);
+
 #endif

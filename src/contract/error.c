@@ -91,6 +91,7 @@ PIKACI_EXPORT void pikaci_error_set(struct pikaci_error *err, enum pikaci_reason
 		return;
 	err->reason = reason;
 	err->member[0] = '\0';
+	err->clause[0] = '\0';
 	if (member)
 		member_copy(err->member, sizeof(err->member), member);
 	err->position = position;

@@ -300,28 +300,37 @@ static int events_fail(struct pikaci_error *err, size_t line, size_t offset)
 	return -EINVAL;
 }
 
-PIKACI_EXPORT int pikaci_events_parse(const char *bytes, size_t length, json_t **ret_events,
-                                      struct pikaci_error *err)
+/*
+ * Walks an events.jsonl stream one line at a time and hands each valid event to `each` (a
+ * borrowed reference, released after the call): memory stays that of one line, whatever the
+ * stream's length. Checks [L3]: whole lines, valid events, seq 1, 2, 3, ..., exactly one
+ * terminal event, the last.
+ */
+int pikaci_events_foreach(const char *bytes, size_t length,
+                          int (*each)(void *userdata, size_t index, const json_t *event,
+                                      struct pikaci_error *err),
+                          void *userdata, size_t *ret_count, struct pikaci_error *err)
 {
-	json_t *events = NULL;
 	size_t offset = 0, line = 0;
 	bool terminal_seen = false;
-	int r = -EINVAL;
 
 	if (length == 0) {
 		pikaci_error_set(err, PIKACI_REASON_EMPTY, NULL, 0, "events.jsonl has no events");
 		return -EINVAL;
 	}
-	events = json_array();
-	if (!events)
-		return -ENOMEM;
-
+	if (length > PIKACI_LIFECYCLE_MAX_BYTES) {
+		pikaci_error_set(err, PIKACI_REASON_TOO_LARGE, NULL, PIKACI_LIFECYCLE_MAX_BYTES,
+		                 "events.jsonl is %zu bytes, over the %u a run can need", length,
+		                 PIKACI_LIFECYCLE_MAX_BYTES);
+		return -EINVAL;
+	}
 	while (offset < length) {
 		const char *start = bytes + offset;
 		const char *end = memchr(start, '\n', length - offset);
 		enum pikaci_state kind;
 		json_t *event = NULL;
 		json_int_t seq;
+		int r;
 
 		line++;
 		if (!end) {
@@ -329,14 +338,11 @@ PIKACI_EXPORT int pikaci_events_parse(const char *bytes, size_t length, json_t *
 			pikaci_error_set(err, PIKACI_REASON_INVALID_JSON, NULL, (long long)offset,
 			                 "the last line is not terminated by a newline (torn or "
 			                 "partial write)");
-			events_fail(err, line, offset);
-			goto out;
+			return events_fail(err, line, offset);
 		}
 		if (document_parse(start, (size_t)(end - start), "event", pikaci_event_validate,
-		                   &event, err) < 0) {
-			events_fail(err, line, offset);
-			goto out;
-		}
+		                   &event, err) < 0)
+			return events_fail(err, line, offset);
 		seq = json_integer_value(json_object_get(event, "seq"));
 		pikaci_state_parse(json_string_value(json_object_get(event, "kind")), &kind);
 		if (seq != (json_int_t)line) {
@@ -345,8 +351,7 @@ PIKACI_EXPORT int pikaci_events_parse(const char *bytes, size_t length, json_t *
 			                 "grows by exactly 1",
 			                 (long long)seq, line);
 			json_decref(event);
-			events_fail(err, line, offset);
-			goto out;
+			return events_fail(err, line, offset);
 		}
 		if (terminal_seen) {
 			pikaci_error_set(err, PIKACI_REASON_INCONSISTENT, "kind", (long long)offset,
@@ -354,14 +359,13 @@ PIKACI_EXPORT int pikaci_events_parse(const char *bytes, size_t length, json_t *
 			                 "terminal event ends the stream",
 			                 pikaci_state_name(kind));
 			json_decref(event);
-			events_fail(err, line, offset);
-			goto out;
+			return events_fail(err, line, offset);
 		}
 		terminal_seen = pikaci_state_is_terminal(kind);
-		if (json_array_append_new(events, event) < 0) {
-			r = -ENOMEM;
-			goto out;
-		}
+		r = each ? each(userdata, line - 1, event, err) : 0;
+		json_decref(event);
+		if (r < 0)
+			return r == -EINVAL ? events_fail(err, line, offset) : r;
 		offset = (size_t)(end - bytes) + 1;
 	}
 	if (!terminal_seen) {
@@ -369,14 +373,34 @@ PIKACI_EXPORT int pikaci_events_parse(const char *bytes, size_t length, json_t *
 		                 "events.jsonl has no terminal event (completed or failed) after "
 		                 "%zu event(s)",
 		                 line);
-		goto out;
+		return -EINVAL;
 	}
-	if (ret_events) {
+	if (ret_count)
+		*ret_count = line;
+	return 0;
+}
+
+static int events_append(void *userdata, size_t index, const json_t *event,
+                         struct pikaci_error *err)
+{
+	(void)index;
+	(void)err;
+	return json_array_append(userdata, (json_t *)event) < 0 ? -ENOMEM : 0;
+}
+
+PIKACI_EXPORT int pikaci_events_parse(const char *bytes, size_t length, json_t **ret_events,
+                                      struct pikaci_error *err)
+{
+	json_t *events = json_array();
+	int r;
+
+	if (!events)
+		return -ENOMEM;
+	r = pikaci_events_foreach(bytes, length, events_append, events, NULL, err);
+	if (r == 0 && ret_events) {
 		*ret_events = events;
 		events = NULL;
 	}
-	r = 0;
-out:
 	json_decref(events);
 	return r;
 }

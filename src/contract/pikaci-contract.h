@@ -39,6 +39,11 @@ extern "C" {
  * it still add to a monotonic clock reading without overflow.
  */
 #define PIKACI_TIMEOUT_SECS_MAX 9007199254740991LL
+/*
+ * The largest lifecycle document a reader takes (events.jsonl included): a run writes a few
+ * hundred bytes, so anything near this is broken or hostile, and it bounds a reader's memory.
+ */
+#define PIKACI_LIFECYCLE_MAX_BYTES (64u << 20)
 
 /* --- Fixed paths (CONTRACT §1, §3). Written here and nowhere else in C. ---------------- */
 
@@ -130,6 +135,8 @@ enum pikaci_reason {
 struct pikaci_error {
 	enum pikaci_reason reason;
 	char member[PIKACI_ERROR_MEMBER_LENGTH];
+	/* The contract clause broken ("L5"), where the function knows it; "" otherwise. */
+	char clause[8];
 	long long position;
 	char text[PIKACI_ERROR_TEXT_LENGTH];
 };
@@ -230,6 +237,48 @@ int pikaci_result_parse(const char *bytes, size_t length, json_t **ret_document,
  */
 int pikaci_events_parse(const char *bytes, size_t length, json_t **ret_events,
                         struct pikaci_error *err);
+
+/* --- One story: the four documents and the exit code together ([D4], [L5], [L6]) ------- */
+
+/*
+ * What a guest left behind, as collected. A NULL document is a missing file. request, when not
+ * NULL, is the request the guest was given: the starting event must carry its command and
+ * run_as_root.
+ */
+struct pikaci_documents {
+	const char *status;
+	size_t status_length;
+	const char *events;
+	size_t events_length;
+	const char *result;
+	size_t result_length;
+	int exit_code; /* the guest process's exit code; -1 when it did not exit by itself */
+	const struct pikaci_request *request;
+};
+
+/* The story the documents agree on. */
+struct pikaci_story {
+	bool rejected;              /* booted, failed: a rejected request ([L6]) */
+	enum pikaci_state terminal; /* completed or failed */
+	int exit_code;              /* the command's (result.json's), 2 for a rejection */
+	size_t n_events;
+	char reason[64]; /* result.json's details.reason, "" without one */
+};
+
+/*
+ * Decides whether the documents tell one story, checking in this order and reporting the first
+ * disagreement, with err->clause set: the three files are there ([D3]); status.json ([L2]),
+ * every line of events.jsonl ([L3], read line by line: memory does not grow with the stream)
+ * and result.json ([L4]) are valid; the events are exactly booted, starting, completed|failed
+ * ([L5]) or booted, failed ([L6]); the starting event carries the command and run_as_root
+ * (the request's, when given), the terminal event details.exit_code, a rejection's messages
+ * begin "Incus guest bootstrap failed: " and its exit code is 2 ([L6]); status.json's state,
+ * the terminal event and result.json's status are one state, and result.json's exit_code is
+ * the guest's ([D4]). Inputs over PIKACI_LIFECYCLE_MAX_BYTES are rejected as too_large.
+ * Fills *ret_story on success. Both the conformance runner and the host decide with this.
+ */
+int pikaci_story_parse(const struct pikaci_documents *documents, struct pikaci_story *ret_story,
+                       struct pikaci_error *err);
 
 /* Compact one-line JSON of a document (no trailing newline); free() it. NULL on failure. */
 char *pikaci_document_dump(const json_t *document);

@@ -505,13 +505,34 @@ struct decision {
 	char message[768];
 };
 
-static void decide(const struct pikaci_exchange *x, double deadline, struct decision *d)
+static const char *file_bytes(const struct pikaci_exchange *x, enum pikaci_file file)
+{
+	return x->files[file].error ? NULL : x->files[file].bytes;
+}
+
+/*
+ * The verdict comes from result.json ([D4]), trusted only when the documents tell one story:
+ * pikaci_story_parse() is the conformance runner's judge of the same agreement, so the host and
+ * the runner cannot decide the same documents differently.
+ */
+static void decide(const struct pikaci_exchange *x, const struct pikaci_request *request,
+                   double deadline, struct decision *d)
 {
 	const struct pikaci_transport_result *run = &x->run;
-	json_t *status = NULL, *events = NULL, *result = NULL;
+	const struct pikaci_documents documents = {
+		.status = file_bytes(x, PIKACI_FILE_STATUS),
+		.status_length = x->files[PIKACI_FILE_STATUS].length,
+		.events = file_bytes(x, PIKACI_FILE_EVENTS),
+		.events_length = x->files[PIKACI_FILE_EVENTS].length,
+		.result = file_bytes(x, PIKACI_FILE_RESULT),
+		.result_length = x->files[PIKACI_FILE_RESULT].length,
+		.exit_code = run->signal ? -1 : run->exit_code,
+		.request = request,
+	};
+	struct pikaci_story story;
+	json_t *result = NULL;
 	struct pikaci_error err;
-	const char *result_status, *state, *last_kind, *message, *reason;
-	const json_t *details;
+	const char *message;
 
 	d->exit_code = -1;
 	d->reason[0] = '\0';
@@ -543,74 +564,33 @@ static void decide(const struct pikaci_exchange *x, double deadline, struct deci
 		         pikaci_reason_name(err.reason), err.text);
 		return;
 	}
-	result_status = json_string_value(json_object_get(result, "status"));
 	d->exit_code = (int)json_integer_value(json_object_get(result, "exit_code"));
 	message = json_string_value(json_object_get(result, "message"));
-	details = json_object_get(result, "details");
 
 	/* The other documents must tell the same story, or the result cannot be trusted. */
-	d->outcome = OUTCOME_RESULT_INCONSISTENT;
-	if (x->files[PIKACI_FILE_STATUS].error ||
-	    pikaci_status_parse(x->files[PIKACI_FILE_STATUS].bytes,
-	                        x->files[PIKACI_FILE_STATUS].length, &status, &err) < 0) {
-		snprintf(d->message, sizeof(d->message), "status.json is %s%s",
-		         x->files[PIKACI_FILE_STATUS].error ? "missing" : "invalid: ",
-		         x->files[PIKACI_FILE_STATUS].error ? "" : err.text);
+	if (pikaci_story_parse(&documents, &story, &err) < 0) {
+		d->outcome = OUTCOME_RESULT_INCONSISTENT;
+		snprintf(d->message, sizeof(d->message), "[%s] %s", err.clause, err.text);
 		goto out;
 	}
-	state = json_string_value(json_object_get(status, "state"));
-	if (strcmp(state, result_status) != 0) {
-		snprintf(d->message, sizeof(d->message),
-		         "status.json says \"%s\" but result.json says \"%s\"", state,
-		         result_status);
-		goto out;
-	}
-	if (x->files[PIKACI_FILE_EVENTS].error ||
-	    pikaci_events_parse(x->files[PIKACI_FILE_EVENTS].bytes,
-	                        x->files[PIKACI_FILE_EVENTS].length, &events, &err) < 0) {
-		snprintf(d->message, sizeof(d->message), "events.jsonl is %s%s",
-		         x->files[PIKACI_FILE_EVENTS].error ? "missing" : "invalid: ",
-		         x->files[PIKACI_FILE_EVENTS].error ? "" : err.text);
-		goto out;
-	}
-	last_kind = json_string_value(
-	        json_object_get(json_array_get(events, json_array_size(events) - 1), "kind"));
-	if (strcmp(last_kind, result_status) != 0) {
-		snprintf(d->message, sizeof(d->message),
-		         "the last event says \"%s\" but result.json says \"%s\"", last_kind,
-		         result_status);
-		goto out;
-	}
-	if (run->exit_code != d->exit_code) {
-		snprintf(d->message, sizeof(d->message),
-		         "result.json says exit code %d but the guest exited %d", d->exit_code,
-		         run->exit_code);
-		goto out;
-	}
-
-	if (d->exit_code == 0) {
+	if (story.exit_code == 0) {
 		d->outcome = OUTCOME_PASSED;
 		snprintf(d->message, sizeof(d->message), "%s", message);
-	} else if (d->exit_code == PIKACI_EXIT_TIMEOUT) {
+	} else if (story.rejected) {
+		d->outcome = OUTCOME_REQUEST_REJECTED;
+		snprintf(d->reason, sizeof(d->reason), "%s", story.reason);
+		snprintf(d->message, sizeof(d->message), "the guest rejected the request%s%s%s: %s",
+		         story.reason[0] ? " (" : "", story.reason, story.reason[0] ? ")" : "",
+		         message);
+	} else if (story.exit_code == PIKACI_EXIT_TIMEOUT) {
 		d->outcome = OUTCOME_COMMAND_TIMED_OUT;
 		snprintf(d->message, sizeof(d->message), "the command timed out: %s", message);
-	} else if (d->exit_code == PIKACI_EXIT_REJECTED &&
-	           (json_object_get(details, "reason") ||
-	            strncmp(message, PIKACI_BOOTSTRAP_FAILED, strlen(PIKACI_BOOTSTRAP_FAILED)) ==
-	                    0)) {
-		d->outcome = OUTCOME_REQUEST_REJECTED;
-		reason = json_string_value(json_object_get(details, "reason"));
-		snprintf(d->reason, sizeof(d->reason), "%s", reason ? reason : "");
-		snprintf(d->message, sizeof(d->message), "the guest rejected the request%s%s%s: %s",
-		         reason ? " (" : "", reason ? reason : "", reason ? ")" : "", message);
 	} else {
 		d->outcome = OUTCOME_COMMAND_FAILED;
 		snprintf(d->message, sizeof(d->message), "the command failed with exit code %d: %s",
 		         d->exit_code, message);
 	}
 out:
-	json_decref(status);
-	json_decref(events);
 	json_decref(result);
 }
 
@@ -730,7 +710,7 @@ int main(int argc, char **argv)
 		snprintf(d.message, sizeof(d.message), "%s", pikaci_transport_error(t));
 		goto report;
 	}
-	decide(&exchange, deadline, &d);
+	decide(&exchange, request, deadline, &d);
 
 report:
 	verdict = verdict_json_new(&d, opt.local ? "local" : "incus");
