@@ -305,7 +305,10 @@ static int incus_http(struct incus *incus, const char *what, const char *method,
 	}
 
 	code = curl_easy_perform(incus->curl);
-	if (code != CURLE_OK && !(code == CURLE_WRITE_ERROR && reply->too_big)) {
+	/* A log still coming when time is up is cut there, as one past its size cap is. */
+	if (code == CURLE_OPERATION_TIMEDOUT && reply->keep_going && reply->length > 0)
+		reply->too_big = true;
+	if (code != CURLE_OK && !reply->too_big) {
 		r = pikaci_transport_fail(
 		        &incus->base, curl_errno(code),
 		        "%s (%s %s): no answer from Incus at %s: %s", what, method, path,
@@ -1049,8 +1052,13 @@ static int incus_run(struct pikaci_transport *t, char *const argv[], double dead
 		r = incus_fetch_log(incus, log, stream == 1 ? &result.out : &result.err,
 		                    stream == 1 ? &result.out_length : &result.err_length,
 		                    &result.truncated);
-		/* After a timeout the output is a bonus: a log Incus lost does not fail the run. */
-		if (r < 0 && !result.timed_out)
+		/*
+		 * After a timeout the output is a bonus: a log Incus lost does not fail the run;
+		 * nor does one the phase's time ran out for (the output is then cut).
+		 */
+		if (r == -ETIMEDOUT)
+			result.truncated = true;
+		else if (r < 0 && !result.timed_out)
 			goto out;
 	}
 	r = 0;

@@ -26,11 +26,15 @@
 #include "pikaci-contract.h"
 #include "transport.h"
 
-/* Each phase's bound in these tests, and the run's deadline. */
-#define SETUP    2.0
-#define DEADLINE 3.0
-/* What the machine's load may add to a bound that holds by construction. */
-#define MARGIN 1.5
+/*
+ * Each phase's bound in these tests, the run's deadline, and what the machine's load may add
+ * to a bound that holds by construction; all stretched by PIKACI_TIME_SCALE (memcheck).
+ */
+#define SETUP    (2.0 * time_scale)
+#define DEADLINE (3.0 * time_scale)
+#define MARGIN   (1.5 * time_scale)
+
+static double time_scale = 1;
 
 struct fixture {
 	pid_t server;
@@ -223,7 +227,10 @@ static void test_hung_create(void **state)
 	assert_int_equal(instance_deletes(f), 1);
 }
 
-/* An output log that never ends is cut at PIKACI_COLLECT_MAX, and the transfer stops there. */
+/*
+ * An output log that never ends is cut at PIKACI_COLLECT_MAX (or where the phase's time ran
+ * out, on a slow machine), and the transfer stops there.
+ */
 static void test_endless_log(void **state)
 {
 	struct fixture *f = *state;
@@ -234,7 +241,9 @@ static void test_endless_log(void **state)
 	assert_int_equal(transport_new(f), 0);
 	assert_int_equal(exchange(f), 0);
 	assert_true(f->exchange.run.truncated);
-	assert_int_equal(f->exchange.run.out_length, PIKACI_COLLECT_MAX);
+	printf("# %zu bytes of output kept\n", f->exchange.run.out_length);
+	assert_true(f->exchange.run.out_length > 0);
+	assert_true(f->exchange.run.out_length <= PIKACI_COLLECT_MAX);
 	pikaci_transport_free(f->t);
 	f->t = NULL;
 	assert_within(started, DEADLINE + 3 * SETUP + PIKACI_INCUS_WAIT_SLACK);
@@ -258,7 +267,7 @@ static void test_fast_wait(void **state)
 	/* The run and the settling after the stop: at most 4 a second, and backing off. */
 	waits = requests(f, "/wait?timeout=");
 	printf("# %zu /wait requests in %.1f s\n", waits, now() - started);
-	assert_true(waits <= (size_t)(4 * (DEADLINE + SETUP)) + 4);
+	assert_true(waits <= (size_t)(4 * (DEADLINE + SETUP) + 4));
 	assert_int_equal(instance_deletes(f), 1);
 }
 
@@ -283,6 +292,7 @@ static void test_bad_bound(void **state)
 
 int main(void)
 {
+	const char *scale = getenv("PIKACI_TIME_SCALE");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_well_behaved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stalled_connect, setup, teardown),
@@ -293,6 +303,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_bound, setup, teardown),
 	};
 
+	if (scale && atof(scale) >= 1 && atof(scale) <= 100)
+		time_scale = atof(scale);
 	if (access("/usr/bin/python3", X_OK) < 0) {
 		printf("1..0 # SKIP the fake Incus server needs /usr/bin/python3\n");
 		return 77;
