@@ -7,7 +7,8 @@
 # installed (or provided by an installed package) being the one kept. A seed or dependency that
 # nothing installed provides is ignored. debconf counts as a configuration-time dependency only:
 # nothing in the running guest asks debconf anything, so an alternative list that names it ends
-# there. Tested by tests/incus/test-slim-solver.
+# there. With -v kept=1 it prints the closure instead (what a rootfs made of the host's own
+# packages takes). Tested by tests/incus/test-slim-solver.
 BEGIN { RS = ""; FS = "\n" }
 {
 	pkg = deps = prov = ""
@@ -55,5 +56,5 @@ END {
 			}
 		}
 	}
-	for (p in installed) if (!(p in keep)) print p
+	for (p in installed) if ((p in keep) == (kept != "")) print p
 }
