@@ -1179,6 +1179,26 @@ out:
 	return r;
 }
 
+/*
+ * Whether a container is gone (HTTP 404): a delete that failed because another process (the
+ * reaper, or the program it reaps for) deleted it at the same moment still leaves it gone.
+ */
+static bool incus_instance_gone(struct incus *incus, const char *name)
+{
+	struct pikaci_incus_response response = { 0 };
+	char *path = pikaci_incus_instance_url_new(name, "", incus->project);
+	long http = 0;
+	bool gone;
+
+	gone = path &&
+	       incus_json(incus, "looking up a guest", "GET", path, NULL, incus->deadline, 0, &http,
+	                  &response) == 0 &&
+	       response.error_code == 404;
+	pikaci_incus_response_clear(&response);
+	free(path);
+	return gone;
+}
+
 static void incus_free(struct pikaci_transport *t)
 {
 	struct incus *incus = (struct incus *)t;
@@ -1200,7 +1220,7 @@ static void incus_free(struct pikaci_transport *t)
 		if (path)
 			r = incus_operate(incus, "deleting the guest", "DELETE", path, NULL);
 		/* Gone (or never made): the reaper can forget it; else it tries again at exit. */
-		if (r == 0 || r == -ENOENT)
+		if (r == 0 || r == -ENOENT || incus_instance_gone(incus, incus->instance))
 			reaper_note('-', incus->instance);
 		json_decref(body);
 		free(state);
@@ -1540,9 +1560,11 @@ static void reaper_signal(int sig)
 	raise(sig);
 }
 
-/* Stops and deletes one container within the reaper's bound: 0 when gone, -ENOENT when never there.
+/*
+ * Stops and deletes one container within the reaper's bound: 0 when deleted, -ENOENT when
+ * not there; what went wrong is said on the first round only (it is tried again).
  */
-static int reaper_delete(struct incus *incus, const char *name)
+static int reaper_delete(struct incus *incus, const char *name, int round)
 {
 	json_t *body = json_pack("{s:s, s:b}", "action", "stop", "force", 1);
 	char *state = pikaci_incus_instance_url_new(name, "/state", incus->project);
@@ -1553,10 +1575,12 @@ static int reaper_delete(struct incus *incus, const char *name)
 		incus_operate(incus, "stopping a left-over guest", "PUT", state, body);
 	if (path)
 		r = incus_operate(incus, "deleting a left-over guest", "DELETE", path, NULL);
+	if (r < 0 && r != -ENOENT && incus_instance_gone(incus, name))
+		r = -ENOENT;
 	if (r == 0)
 		fprintf(stderr, "pikaci: deleted container %s of a stopped run\n", name);
-	else if (r != -ENOENT)
-		fprintf(stderr, "pikaci: could not delete container %s: %s\n", name,
+	else if (r != -ENOENT && round == 0)
+		fprintf(stderr, "pikaci: container %s of a stopped run not deleted yet: %s\n", name,
 		        incus->base.error);
 	json_decref(body);
 	free(state);
@@ -1565,24 +1589,31 @@ static int reaper_delete(struct incus *incus, const char *name)
 }
 
 /*
- * Deletes what is listed, within one phase bound. Mid-run, a name not (yet) there stays
- * listed: its create may be on its way. At the end, such a name gets a few more seconds.
+ * Deletes what is listed, within one phase bound, trying again every half second while Incus
+ * says a container is busy (being created or started). A name Incus does not know (yet: its
+ * create may be on its way) is tried for 3 s; mid-run it stays listed, at the end it goes.
  */
 static void reaper_sweep(struct incus *incus, struct strv *names, bool final)
 {
-	incus->deadline = now() + incus->setup_seconds;
-	for (int round = 0; round < (final ? 3 : 1) && names->count > 0; round++) {
-		if (round > 0)
-			sleep_until(1, incus->deadline);
-		for (size_t i = 0; i < names->count;) {
-			int r = reaper_delete(incus, names->items[i]);
+	const int unknown_rounds = 6;
+	bool again = true;
 
-			if (r == 0 || (r == -ENOENT && final && round == 2)) {
+	incus->deadline = now() + incus->setup_seconds;
+	for (int round = 0; again && names->count > 0 && now() < incus->deadline; round++) {
+		if (round > 0)
+			sleep_until(0.5, incus->deadline);
+		again = false;
+		for (size_t i = 0; i < names->count;) {
+			int r = reaper_delete(incus, names->items[i], round);
+
+			if (r == 0 || (r == -ENOENT && final && round >= unknown_rounds)) {
 				free(names->items[i]);
 				names->items[i] = names->items[--names->count];
 				names->items[names->count] = NULL;
 				continue;
 			}
+			if (r != -ENOENT || round < unknown_rounds)
+				again = true;
 			i++;
 		}
 	}

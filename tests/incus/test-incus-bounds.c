@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,9 +40,9 @@ static double time_scale = 1;
 
 struct fixture {
 	pid_t server;
-	char dir[64];
-	char socket[128];
-	char log[128];
+	char dir[40];
+	char socket[80];
+	char log[80];
 	struct pikaci_transport *t;
 	struct pikaci_exchange exchange;
 	char errbuf[512];
@@ -86,11 +88,23 @@ static int teardown(void **state)
 	return 0;
 }
 
+static bool server_listens(const struct fixture *f)
+{
+	struct sockaddr_un address = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool listens;
+
+	snprintf(address.sun_path, sizeof(address.sun_path), "%s", f->socket);
+	listens = fd >= 0 && connect(fd, (struct sockaddr *)&address, sizeof(address)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return listens;
+}
+
 /* Starts fake-incus in this mode and waits for its socket. */
 static void server_start(struct fixture *f, const char *mode)
 {
 	const char *fake = getenv("PIKACI_FAKE_INCUS");
-	struct stat st;
 
 	assert_non_null(fake);
 	f->server = fork();
@@ -99,9 +113,10 @@ static void server_start(struct fixture *f, const char *mode)
 		execl(fake, fake, f->socket, mode, f->log, (char *)NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 200 && stat(f->socket, &st) < 0; i++)
+	/* The socket file appears at bind(), before listen(): wait until a connection is taken. */
+	for (int i = 0; i < 200 && !server_listens(f); i++)
 		usleep(50000);
-	assert_int_equal(stat(f->socket, &st), 0);
+	assert_true(server_listens(f));
 }
 
 /* A fresh container from an image through the fake, each phase bounded by SETUP. */
