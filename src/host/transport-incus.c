@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
-#include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -188,22 +187,11 @@ static size_t reply_write(char *bytes, size_t size, size_t count, void *userdata
 
 static size_t reply_header(char *bytes, size_t size, size_t count, void *userdata)
 {
-	static const char name[] = "X-Incus-Type:";
 	struct reply *reply = userdata;
-	size_t length = size * count, n = 0;
-	const char *value;
 
-	if (length > strlen(name) && strncasecmp(bytes, name, strlen(name)) == 0) {
-		value = bytes + strlen(name);
-		while (value < bytes + length && *value == ' ')
-			value++;
-		while (value + n < bytes + length && value[n] != '\r' && value[n] != '\n' &&
-		       n + 1 < sizeof(reply->file_type))
-			n++;
-		memcpy(reply->file_type, value, n);
-		reply->file_type[n] = '\0';
-	}
-	return length;
+	pikaci_incus_file_type_parse(bytes, size * count, reply->file_type,
+	                             sizeof(reply->file_type));
+	return size * count;
 }
 
 static int curl_errno(CURLcode code)
