@@ -1127,6 +1127,9 @@ int main(int argc, char **argv)
 		code = EXIT_USAGE;
 		goto out;
 	}
+	/* Containers made from the image (one per case) are deleted even when it is stopped. */
+	if (opt.incus.image && pikaci_incus_reaper_start(&opt.incus, NULL, 0) < 0)
+		fprintf(stderr, "pikaci-conform: no reaper: a stopped run may leave containers\n");
 	r = corpus_load(opt.fixtures, &corpus, &problems);
 	if (r < 0) {
 		fprintf(stderr, "pikaci-conform: cannot read the fixtures in %s: %s\n",

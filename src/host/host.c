@@ -646,6 +646,9 @@ int main(int argc, char **argv)
 
 	if (parse_options(argc, argv, &opt) < 0)
 		return OUTCOME_USAGE;
+	/* A container made from the image is deleted even when the host is stopped. */
+	if (opt.image && pikaci_incus_reaper_start(&opt.incus, errbuf, sizeof(errbuf)) < 0)
+		fprintf(stderr, "pikaci-host: %s; a stopped run may leave its container\n", errbuf);
 	/* A long job's files must have somewhere to go before the job starts. */
 	if (opt.out && out_dir_ready(opt.out) < 0)
 		return OUTCOME_USAGE;

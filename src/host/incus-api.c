@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "incus-api.h"
 #include "shared.h"
@@ -167,6 +168,25 @@ bool pikaci_incus_response_wait_timed_out(const struct pikaci_incus_response *re
 	/* Go's context.DeadlineExceeded, passed through as an internal error. */
 	return response->type == PIKACI_INCUS_ERROR && response->error_code == 500 &&
 	       response->error && strstr(response->error, "deadline exceeded");
+}
+
+bool pikaci_incus_file_type_parse(const char *line, size_t length, char *ret_type, size_t size)
+{
+	static const char name[] = "X-Incus-Type:";
+	const size_t name_length = sizeof(name) - 1;
+	size_t start = name_length, n = 0;
+
+	if (!line || !ret_type || size == 0 || length < name_length ||
+	    strncasecmp(line, name, name_length) != 0)
+		return false;
+	while (start < length && (line[start] == ' ' || line[start] == '\t'))
+		start++;
+	while (start + n < length && line[start + n] != '\r' && line[start + n] != '\n' &&
+	       n + 1 < size)
+		n++;
+	memcpy(ret_type, line + start, n);
+	ret_type[n] = '\0';
+	return true;
 }
 
 int pikaci_incus_operation_parse(const json_t *operation, bool exec,

@@ -49,6 +49,15 @@ bool pikaci_incus_response_failed(const struct pikaci_incus_response *response);
 /* /wait's error body for "the operation is still running when the wait timed out". */
 bool pikaci_incus_response_wait_timed_out(const struct pikaci_incus_response *response);
 
+/*
+ * One header line of a file answer (any bytes, as libcurl hands them over, no NUL needed):
+ * when it is "X-Incus-Type: VALUE", VALUE ("file", "directory", "symlink") into ret_type, cut
+ * to fit and NUL-terminated, and true; false for any other line (ret_type untouched).
+ * With pikaci_incus_response_parse() and pikaci_incus_operation_parse() this is everything
+ * the transport reads from the server: the entry points for fuzzing.
+ */
+bool pikaci_incus_file_type_parse(const char *line, size_t length, char *ret_type, size_t size);
+
 /* What a finished operation says; for an exec (CONTRACT §1 [D2]) its result too. */
 struct pikaci_incus_operation {
 	int status_code;  /* the operation's: 200 success, 400 failure, 401 cancelled */

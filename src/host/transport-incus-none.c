@@ -15,3 +15,16 @@ int pikaci_transport_incus_new(const struct pikaci_incus_options *options,
 	         "(meson option -Dincus=enabled needs libcurl's development files)");
 	return -ENOTSUP;
 }
+
+int pikaci_incus_reaper_start(const struct pikaci_incus_options *options, char *errbuf,
+                              size_t errsize)
+{
+	(void)options;
+	(void)errbuf;
+	(void)errsize;
+	return 0;
+}
+
+void pikaci_incus_reap(void)
+{
+}

@@ -8,13 +8,15 @@
  * 200 with an error body, so every JSON answer is judged by its "type" and "error_code" too.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <signal.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,15 +30,19 @@
 #define DEFAULT_SOCKET "/var/lib/incus/unix.socket"
 /* Any host name does over the unix socket. */
 #define SOCKET_BASE_URL "http://incus"
-/* Bounds of one HTTP request; a /wait asks for at most its own timeout on top of this. */
-#define CONNECT_SECONDS 10L
-#define REQUEST_SECONDS 300L
+/*
+ * Bounds (transport.h says what they add up to). Every request carries the time left of its
+ * phase; these bound one connection and a server that sends nothing at all.
+ */
+#define CONNECT_MS    10000L
+#define STALL_SECONDS 10L
 /* Extra tries of a file request answered with HTTP 5xx. */
 #define FILE_RETRIES 2
-/* Creating, stopping and deleting a container take about a second; this is a wedged daemon. */
-#define LIFECYCLE_SECONDS 120.0
 /* A stopped exec's operation settles at once; its logs are worth this much waiting. */
 #define SETTLE_SECONDS 5.0
+/* A /wait answered early with the operation still running: pause this, doubled each time. */
+#define POLL_FLOOR_SECONDS   0.25
+#define POLL_CEILING_SECONDS 2.0
 
 /* A NULL-terminated list of malloc'd strings. */
 struct strv {
@@ -55,6 +61,8 @@ struct incus {
 	char *instance; /* the container everything happens in */
 	bool owned;     /* created from an image by us: free() stops and deletes it */
 	bool file_head; /* the server answers HEAD on files (API extension instance_file_head) */
+	double setup_seconds;    /* the bound of each phase around the run */
+	double deadline;         /* when the current phase's time is up (monotonic) */
 	struct strv environment; /* the guest's, NAME=VALUE */
 	/* [B5]: what existed before the first deliver/make_dir/run, and what the host made. */
 	bool snapshot_taken;
@@ -67,11 +75,14 @@ struct reply {
 	long http;
 	char *body; /* NUL-terminated */
 	size_t length, capacity;
-	size_t max;      /* a body beyond this many bytes is too big */
-	bool keep_going; /* ... and then cut (logs), rather than aborted (files) */
+	size_t max;      /* a body beyond this many bytes is too big: the transfer stops */
+	bool keep_going; /* ... keeping the first max bytes (logs), rather than none (files) */
 	bool too_big;
 	char file_type[16]; /* X-Incus-Type: file, directory, symlink; "" when not a file answer */
 };
+
+/* Tells the reaper (pikaci_incus_reaper_start()) about a container: '+' made, '-' deleted. */
+static void reaper_note(char kind, const char *name);
 
 /* --- Small helpers ------------------------------------------------------------------------- */
 
@@ -146,12 +157,13 @@ static size_t reply_write(char *bytes, size_t size, size_t count, void *userdata
 	struct reply *reply = userdata;
 	size_t length = size * count, room;
 
+	/* Past the cap the transfer stops, so an endless body costs neither memory nor time. */
 	if (reply->too_big)
-		return reply->keep_going ? length : 0;
+		return 0;
 	room = reply->max - reply->length;
 	if (length > room) {
 		reply->too_big = true;
-		if (!reply->keep_going)
+		if (!reply->keep_going || room == 0)
 			return 0;
 		length = room;
 	}
@@ -170,27 +182,16 @@ static size_t reply_write(char *bytes, size_t size, size_t count, void *userdata
 	memcpy(reply->body + reply->length, bytes, length);
 	reply->length += length;
 	reply->body[reply->length] = '\0';
-	return size * count;
+	return reply->too_big ? 0 : size * count;
 }
 
 static size_t reply_header(char *bytes, size_t size, size_t count, void *userdata)
 {
-	static const char name[] = "X-Incus-Type:";
 	struct reply *reply = userdata;
-	size_t length = size * count, n = 0;
-	const char *value;
 
-	if (length > strlen(name) && strncasecmp(bytes, name, strlen(name)) == 0) {
-		value = bytes + strlen(name);
-		while (value < bytes + length && *value == ' ')
-			value++;
-		while (value + n < bytes + length && value[n] != '\r' && value[n] != '\n' &&
-		       n + 1 < sizeof(reply->file_type))
-			n++;
-		memcpy(reply->file_type, value, n);
-		reply->file_type[n] = '\0';
-	}
-	return length;
+	pikaci_incus_file_type_parse(bytes, size * count, reply->file_type,
+	                             sizeof(reply->file_type));
+	return size * count;
 }
 
 static int curl_errno(CURLcode code)
@@ -209,18 +210,29 @@ static int curl_errno(CURLcode code)
 
 /*
  * One request: method on path (relative to the base URL), an optional body, the answer in
- * *reply (whatever its HTTP status). Negative only when no HTTP answer came; `what` says in
- * the error what the request was for.
+ * *reply (whatever its HTTP status), all by `deadline` (monotonic); `quiet` is how long the
+ * server may rightly send nothing (a /wait's own timeout). Negative only when no HTTP answer
+ * came (-ETIMEDOUT when time ran out); `what` says in the error what the request was for.
  */
 static int incus_http(struct incus *incus, const char *what, const char *method, const char *path,
-                      struct curl_slist *headers, const void *body, size_t length, long seconds,
-                      struct reply *reply)
+                      struct curl_slist *headers, const void *body, size_t length, double deadline,
+                      long quiet, struct reply *reply)
 {
 	struct curl_slist *all = NULL, *added;
+	double left = deadline - now();
 	char *url = NULL;
+	long left_ms;
 	CURLcode code;
 	int r;
 
+	if (left <= 0.001) {
+		r = pikaci_transport_fail(
+		        &incus->base, -ETIMEDOUT,
+		        "%s (%s %s): out of time (the bound of this phase is spent)", what, method,
+		        path);
+		goto out;
+	}
+	left_ms = (long)ceil(left * 1000);
 	if (asprintf(&url, "%s%s", incus->base_url, path) < 0) {
 		url = NULL;
 		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
@@ -246,8 +258,12 @@ static int incus_http(struct incus *incus, const char *what, const char *method,
 	curl_easy_setopt(incus->curl, CURLOPT_URL, url);
 	curl_easy_setopt(incus->curl, CURLOPT_ERRORBUFFER, incus->curl_error);
 	curl_easy_setopt(incus->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(incus->curl, CURLOPT_CONNECTTIMEOUT, CONNECT_SECONDS);
-	curl_easy_setopt(incus->curl, CURLOPT_TIMEOUT, seconds);
+	curl_easy_setopt(incus->curl, CURLOPT_CONNECTTIMEOUT_MS,
+	                 left_ms < CONNECT_MS ? left_ms : CONNECT_MS);
+	curl_easy_setopt(incus->curl, CURLOPT_TIMEOUT_MS, left_ms);
+	/* Not one byte for this long (beyond a wait asked for): a server that is stuck. */
+	curl_easy_setopt(incus->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(incus->curl, CURLOPT_LOW_SPEED_TIME, quiet + STALL_SECONDS);
 	curl_easy_setopt(incus->curl, CURLOPT_PROTOCOLS_STR, incus->socket ? "http" : "https");
 	if (incus->socket) {
 		curl_easy_setopt(incus->curl, CURLOPT_UNIX_SOCKET_PATH, incus->socket);
@@ -277,7 +293,10 @@ static int incus_http(struct incus *incus, const char *what, const char *method,
 	}
 
 	code = curl_easy_perform(incus->curl);
-	if (code != CURLE_OK && !(code == CURLE_WRITE_ERROR && reply->too_big)) {
+	/* A log still coming when time is up is cut there, as one past its size cap is. */
+	if (code == CURLE_OPERATION_TIMEDOUT && reply->keep_going && reply->length > 0)
+		reply->too_big = true;
+	if (code != CURLE_OK && !reply->too_big) {
 		r = pikaci_transport_fail(
 		        &incus->base, curl_errno(code),
 		        "%s (%s %s): no answer from Incus at %s: %s", what, method, path,
@@ -305,11 +324,11 @@ out:
  * transport's error set) when there was no answer or it was not an Incus response.
  */
 static int incus_json(struct incus *incus, const char *what, const char *method, const char *path,
-                      const json_t *body, long seconds, long *ret_http,
+                      const json_t *body, double deadline, long quiet, long *ret_http,
                       struct pikaci_incus_response *ret_response)
 {
 	struct curl_slist *headers = NULL;
-	struct reply reply = { .max = 16u << 20 };
+	struct reply reply = { .max = PIKACI_INCUS_BODY_MAX };
 	char *text = NULL, why[256];
 	int r;
 
@@ -321,8 +340,8 @@ static int incus_json(struct incus *incus, const char *what, const char *method,
 			goto out;
 		}
 	}
-	r = incus_http(incus, what, method, path, headers, text, text ? strlen(text) : 0, seconds,
-	               &reply);
+	r = incus_http(incus, what, method, path, headers, text, text ? strlen(text) : 0, deadline,
+	               quiet, &reply);
 	if (r < 0)
 		goto out;
 	if (reply.too_big) {
@@ -359,15 +378,16 @@ static int incus_check(struct incus *incus, const char *what, const char *method
 	        response->error && response->error[0] ? response->error : "(no error text)");
 }
 
-/* incus_json() then incus_check(). */
+/* incus_json() then incus_check(), by deadline. */
 static int incus_ask(struct incus *incus, const char *what, const char *method, const char *path,
-                     const json_t *body, struct pikaci_incus_response *ret_response)
+                     const json_t *body, double deadline,
+                     struct pikaci_incus_response *ret_response)
 {
 	struct pikaci_incus_response response = { 0 };
 	long http = 0;
 	int r;
 
-	r = incus_json(incus, what, method, path, body, REQUEST_SECONDS, &http, &response);
+	r = incus_json(incus, what, method, path, body, deadline, 0, &http, &response);
 	if (r < 0)
 		goto out;
 	r = incus_check(incus, what, method, path, http, &response);
@@ -382,21 +402,53 @@ out:
 	return r;
 }
 
+/* Sleeps `seconds`, but not past `deadline`. */
+static void sleep_until(double seconds, double deadline)
+{
+	double left = deadline - now();
+	struct timespec ts;
+
+	if (seconds > left)
+		seconds = left;
+	if (seconds <= 0)
+		return;
+	ts.tv_sec = (time_t)seconds;
+	ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * A /wait came back with the operation still running. When the server kept it for the time
+ * asked, ask again at once; when it answered early (a server that ignores ?timeout=), back off:
+ * *pause starts at the floor and doubles up to the ceiling.
+ */
+static void wait_back_off(double asked_at, long seconds, double deadline, double *pause)
+{
+	if (now() - asked_at >= (double)seconds - 0.5) {
+		*pause = 0;
+		return;
+	}
+	*pause = *pause <= 0 ? POLL_FLOOR_SECONDS : fmin(*pause * 2, POLL_CEILING_SECONDS);
+	sleep_until(*pause, deadline);
+}
+
 /*
  * Waits for an operation until `deadline` (monotonic), in /wait calls of at most the time
- * left. Returns 0 with *ret_operation filled when it finished (successfully or not), -ETIME
- * when the deadline passed first, another negative code (error set) when Incus failed us.
+ * left (each request allowed PIKACI_INCUS_WAIT_SLACK more, for the answer). Returns 0 with
+ * *ret_operation filled when it finished (successfully or not), -ETIME when the deadline
+ * passed first, another negative code (error set) when Incus failed us.
  */
 static int incus_wait(struct incus *incus, const char *what, const char *operation, double deadline,
                       bool exec, struct pikaci_incus_operation *ret_operation)
 {
 	struct pikaci_incus_response response = { 0 };
 	char *path = NULL, why[256];
+	double pause = 0;
 	long http = 0;
 	int r;
 
 	for (;;) {
-		double left = deadline - now();
+		double left = deadline - now(), asked_at;
 		long seconds;
 
 		if (left <= 0) {
@@ -411,13 +463,21 @@ static int incus_wait(struct incus *incus, const char *what, const char *operati
 			goto out;
 		}
 		pikaci_incus_response_clear(&response);
-		r = incus_json(incus, what, "GET", path, NULL, seconds + REQUEST_SECONDS, &http,
-		               &response);
+		asked_at = now();
+		r = incus_json(incus, what, "GET", path, NULL, deadline + PIKACI_INCUS_WAIT_SLACK,
+		               seconds, &http, &response);
+		/* The server held the answer past the deadline: the operation is still running. */
+		if (r == -ETIMEDOUT && now() >= deadline) {
+			r = -ETIME;
+			goto out;
+		}
 		if (r < 0)
 			goto out;
 		/* Still running when the wait ran out: HTTP 200, an error body. */
-		if (pikaci_incus_response_wait_timed_out(&response))
+		if (pikaci_incus_response_wait_timed_out(&response)) {
+			wait_back_off(asked_at, seconds, deadline, &pause);
 			continue;
+		}
 		if (pikaci_incus_response_failed(&response) || http >= 400) {
 			/*
 			 * An operation that failed answers its /wait with its error ("Command not
@@ -432,8 +492,8 @@ static int incus_wait(struct incus *incus, const char *what, const char *operati
 				r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
 				goto out;
 			}
-			r = incus_json(incus, what, "GET", state_path, NULL, REQUEST_SECONDS,
-			               &state_http, &state);
+			r = incus_json(incus, what, "GET", state_path, NULL,
+			               deadline + PIKACI_INCUS_WAIT_SLACK, 0, &state_http, &state);
 			free(state_path);
 			if (r == 0 && !pikaci_incus_response_failed(&state) && state_http < 400 &&
 			    pikaci_incus_operation_parse(state.metadata, exec, ret_operation, why,
@@ -451,8 +511,10 @@ static int incus_wait(struct incus *incus, const char *what, const char *operati
 		}
 		r = pikaci_incus_operation_parse(response.metadata, exec, ret_operation, why,
 		                                 sizeof(why));
-		if (r == -EINPROGRESS)
+		if (r == -EINPROGRESS) {
+			wait_back_off(asked_at, seconds, deadline, &pause);
 			continue;
+		}
 		if (r < 0) {
 			r = pikaci_transport_fail(&incus->base, r == -ENOMEM ? r : -EPROTO,
 			                          "%s (GET %s): Incus answered HTTP %ld and %s",
@@ -475,20 +537,20 @@ static int incus_operate(struct incus *incus, const char *what, const char *meth
 	struct pikaci_incus_operation operation = { 0 };
 	int r;
 
-	r = incus_ask(incus, what, method, path, body, &response);
+	r = incus_ask(incus, what, method, path, body, incus->deadline, &response);
 	if (r < 0)
 		goto out;
 	if (response.type != PIKACI_INCUS_ASYNC) {
 		r = 0; /* done at once */
 		goto out;
 	}
-	r = incus_wait(incus, what, response.operation, now() + LIFECYCLE_SECONDS, false,
-	               &operation);
+	r = incus_wait(incus, what, response.operation, incus->deadline, false, &operation);
 	if (r == -ETIME) {
 		r = pikaci_transport_fail(&incus->base, -ETIMEDOUT,
-		                          "%s (%s %s): operation %s still running after %.0f s",
+		                          "%s (%s %s): operation %s still running when the %.0f s "
+		                          "bound of this phase was spent",
 		                          what, method, path, response.operation,
-		                          LIFECYCLE_SECONDS);
+		                          incus->setup_seconds);
 		goto out;
 	}
 	if (r < 0)
@@ -533,12 +595,12 @@ static int incus_file_get(struct incus *incus, const char *method, const char *g
 		bool keep_going = reply->keep_going;
 
 		reply->max = max;
-		r = incus_http(incus, what, method, path, NULL, NULL, 0, REQUEST_SECONDS, reply);
+		r = incus_http(incus, what, method, path, NULL, NULL, 0, incus->deadline, 0, reply);
 		if (r < 0 || reply->http < 500 || attempt == FILE_RETRIES)
 			break;
 		reply_clear(reply);
 		reply->keep_going = keep_going;
-		usleep(100000u << attempt);
+		sleep_until(0.1 * (1 << attempt), incus->deadline);
 	}
 	if (r < 0)
 		goto out;
@@ -704,7 +766,8 @@ static int incus_push(struct incus *incus, const char *guest_path, bool director
 		}
 		headers = added;
 	}
-	r = incus_http(incus, what, "POST", path, headers, bytes, length, REQUEST_SECONDS, &reply);
+	r = incus_http(incus, what, "POST", path, headers, bytes, length, incus->deadline, 0,
+	               &reply);
 	if (r < 0)
 		goto out;
 	r = pikaci_incus_response_parse(reply.body, reply.length, &response, why, sizeof(why));
@@ -817,7 +880,7 @@ static int incus_fetch_log(struct incus *incus, const char *log, char **ret_byte
 		goto out;
 	}
 	r = incus_http(incus, "reading the exec output", "GET", path, NULL, NULL, 0,
-	               REQUEST_SECONDS, &reply);
+	               incus->deadline, 0, &reply);
 	if (r < 0)
 		goto out;
 	if (reply.http != 200) {
@@ -838,8 +901,8 @@ static int incus_fetch_log(struct incus *incus, const char *log, char **ret_byte
 	*ret_length = reply.length;
 	reply.body = NULL;
 	/* Best effort: a log left behind costs disk, not correctness. */
-	incus_json(incus, "deleting the exec output", "DELETE", path, NULL, REQUEST_SECONDS, &http,
-	           &response);
+	incus_json(incus, "deleting the exec output", "DELETE", path, NULL, incus->deadline, 0,
+	           &http, &response);
 	r = 0;
 out:
 	pikaci_incus_response_clear(&response);
@@ -860,7 +923,7 @@ static void incus_drop_logs(struct incus *incus, const struct pikaci_incus_opera
 
 		if (path)
 			incus_json(incus, "deleting the exec output", "DELETE", path, NULL,
-			           REQUEST_SECONDS, &http, &response);
+			           incus->deadline, 0, &http, &response);
 		pikaci_incus_response_clear(&response);
 		free(path);
 	}
@@ -885,14 +948,14 @@ static void incus_stop_guest(struct incus *incus, const char *operation,
 		if (body && path)
 			incus_operate(incus, "stopping the timed-out guest", "PUT", path, body);
 		/* The exec operation ends with it. */
-		incus_wait(incus, "waiting for the stopped exec", operation, now() + SETTLE_SECONDS,
-		           false, ret_final);
+		incus_wait(incus, "waiting for the stopped exec", operation,
+		           fmin(now() + SETTLE_SECONDS, incus->deadline), false, ret_final);
 	} else {
 		/* Someone else's instance: cancel the exec (Incus may refuse: best effort). */
 		path = pikaci_incus_url_new(operation, incus->project);
 		if (path)
 			incus_json(incus, "cancelling the timed-out exec", "DELETE", path, NULL,
-			           REQUEST_SECONDS, &http, &response);
+			           incus->deadline, 0, &http, &response);
 	}
 	pikaci_incus_response_clear(&response);
 	json_decref(body);
@@ -928,8 +991,9 @@ static int incus_run(struct pikaci_transport *t, char *const argv[], double dead
 		goto out;
 	}
 
+	/* [D5]: the run, from the exec request on, has the caller's deadline. */
 	started = now();
-	r = incus_ask(incus, what, "POST", path, body, &response);
+	r = incus_ask(incus, what, "POST", path, body, started + deadline, &response);
 	if (r < 0)
 		goto out;
 	if (response.type != PIKACI_INCUS_ASYNC) {
@@ -940,6 +1004,8 @@ static int incus_run(struct pikaci_transport *t, char *const argv[], double dead
 	}
 	t->error[0] = '\0';
 	r = incus_wait(incus, what, response.operation, started + deadline, true, &operation);
+	/* What follows (stopping, the output, collecting) has the bound of a phase. */
+	incus->deadline = now() + incus->setup_seconds;
 	if (r == -ETIME) {
 		/* [D5]: what it wrote until it was stopped still comes back, when Incus has it. */
 		result.timed_out = true;
@@ -974,8 +1040,13 @@ static int incus_run(struct pikaci_transport *t, char *const argv[], double dead
 		r = incus_fetch_log(incus, log, stream == 1 ? &result.out : &result.err,
 		                    stream == 1 ? &result.out_length : &result.err_length,
 		                    &result.truncated);
-		/* After a timeout the output is a bonus: a log Incus lost does not fail the run. */
-		if (r < 0 && !result.timed_out)
+		/*
+		 * After a timeout the output is a bonus: a log Incus lost does not fail the run;
+		 * nor does one the phase's time ran out for (the output is then cut).
+		 */
+		if (r == -ETIMEDOUT)
+			result.truncated = true;
+		else if (r < 0 && !result.timed_out)
 			goto out;
 	}
 	r = 0;
@@ -1096,23 +1167,49 @@ out:
 	return r;
 }
 
+/*
+ * Whether a container is gone (HTTP 404): a delete that failed because another process (the
+ * reaper, or the program it reaps for) deleted it at the same moment still leaves it gone.
+ */
+static bool incus_instance_gone(struct incus *incus, const char *name)
+{
+	struct pikaci_incus_response response = { 0 };
+	char *path = pikaci_incus_instance_url_new(name, "", incus->project);
+	long http = 0;
+	bool gone;
+
+	gone = path &&
+	       incus_json(incus, "looking up a guest", "GET", path, NULL, incus->deadline, 0, &http,
+	                  &response) == 0 &&
+	       response.error_code == 404;
+	pikaci_incus_response_clear(&response);
+	free(path);
+	return gone;
+}
+
 static void incus_free(struct pikaci_transport *t)
 {
 	struct incus *incus = (struct incus *)t;
 
 	if (!incus)
 		return;
-	if (incus->owned) {
-		/* Ours: stop it hard and delete it, waiting for both. */
+	if (incus->owned && incus->curl) {
+		/* Ours: stop it hard and delete it, waiting for both, each in half the phase. */
 		json_t *body = json_pack("{s:s, s:b}", "action", "stop", "force", 1);
 		char *state =
 		        pikaci_incus_instance_url_new(incus->instance, "/state", incus->project);
 		char *path = pikaci_incus_instance_url_new(incus->instance, "", incus->project);
+		int r = -ENOMEM;
 
+		incus->deadline = now() + incus->setup_seconds / 2;
 		if (body && state)
 			incus_operate(incus, "stopping the guest", "PUT", state, body);
+		incus->deadline = now() + incus->setup_seconds / 2;
 		if (path)
-			incus_operate(incus, "deleting the guest", "DELETE", path, NULL);
+			r = incus_operate(incus, "deleting the guest", "DELETE", path, NULL);
+		/* Gone (or never made): the reaper can forget it; else it tries again at exit. */
+		if (r == 0 || r == -ENOENT || incus_instance_gone(incus, incus->instance))
+			reaper_note('-', incus->instance);
 		json_decref(body);
 		free(state);
 		free(path);
@@ -1169,7 +1266,7 @@ static int incus_connect(struct incus *incus)
 		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
 		goto out;
 	}
-	r = incus_ask(incus, "connecting to Incus", "GET", path, NULL, &response);
+	r = incus_ask(incus, "connecting to Incus", "GET", path, NULL, incus->deadline, &response);
 	if (r < 0)
 		goto out;
 	if (response.type != PIKACI_INCUS_SYNC || !json_is_object(response.metadata)) {
@@ -1205,7 +1302,7 @@ static int incus_check_instance(struct incus *incus)
 		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
 		goto out;
 	}
-	r = incus_ask(incus, what, "GET", path, NULL, &response);
+	r = incus_ask(incus, what, "GET", path, NULL, incus->deadline, &response);
 	if (r < 0)
 		goto out;
 	status = json_string_value(json_object_get(response.metadata, "status"));
@@ -1249,23 +1346,13 @@ static int incus_create(struct incus *incus, const char *alias)
 		goto out;
 	}
 	snprintf(what, sizeof(what), "creating container %s from image %s", name, alias);
-	r = incus_operate(incus, what, "POST", path, body);
-	if (r < 0) {
-		struct pikaci_incus_response response = { 0 };
-		char *instance_path = pikaci_incus_instance_url_new(name, "", incus->project);
-		long http = 0;
-
-		/* It may exist yet not run: then it is ours to delete. */
-		if (instance_path &&
-		    incus_json(incus, what, "GET", instance_path, NULL, REQUEST_SECONDS, &http,
-		               &response) == 0 &&
-		    !pikaci_incus_response_failed(&response) && http == 200)
-			incus->owned = true;
-		pikaci_incus_response_clear(&response);
-		free(instance_path);
-		goto out;
-	}
+	/*
+	 * Ours from the moment it is asked for: a create that fails or hangs may still leave it
+	 * behind, and deleting a name nobody else uses costs a 404 at worst.
+	 */
 	incus->owned = true;
+	reaper_note('+', name);
+	r = incus_operate(incus, what, "POST", path, body);
 out:
 	json_decref(body);
 	free(path);
@@ -1294,24 +1381,25 @@ static int environment_copy(char *const *environment, struct strv *copy)
 	return 0;
 }
 
-int pikaci_transport_incus_new(const struct pikaci_incus_options *options,
-                               struct pikaci_transport **ret, char *errbuf, size_t errsize)
+/*
+ * A transport's connection (no instance yet) from the options: *ret_incus, which
+ * incus_free() frees, even on failure (then with its error set).
+ */
+static int incus_alloc(const struct pikaci_incus_options *options, struct incus **ret_incus,
+                       char *errbuf, size_t errsize)
 {
-	struct pikaci_incus_options none = { 0 };
-	struct incus *incus = NULL;
-	int r;
+	struct incus *incus;
+	int r = 0;
 
-	if (!options)
-		options = &none;
-	if (!options->instance == !options->image) {
-		snprintf(errbuf, errsize,
-		         "incus transport: give exactly one of an instance and an "
-		         "image");
-		return -EINVAL;
-	}
 	if (options->url && (!options->cert || !options->key)) {
 		snprintf(errbuf, errsize, "incus transport: %s needs a client certificate and key",
 		         options->url);
+		return -EINVAL;
+	}
+	if (!(options->setup_seconds >= 0 && options->setup_seconds <= 86400)) {
+		snprintf(errbuf, errsize,
+		         "incus transport: the set-up bound must be 0 to 86400 seconds, not %g",
+		         options->setup_seconds);
 		return -EINVAL;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -1325,7 +1413,9 @@ int pikaci_transport_incus_new(const struct pikaci_incus_options *options,
 		return -ENOMEM;
 	}
 	incus->base.ops = &incus_ops;
-	r = 0;
+	incus->setup_seconds =
+	        options->setup_seconds > 0 ? options->setup_seconds : PIKACI_INCUS_SETUP_SECONDS;
+	incus->deadline = now() + incus->setup_seconds;
 	if (options->url) {
 		size_t length = strlen(options->url);
 
@@ -1348,11 +1438,41 @@ int pikaci_transport_incus_new(const struct pikaci_incus_options *options,
 		r = copy_option(options->ca, &incus->ca);
 	if (r == 0)
 		r = copy_option(options->project, &incus->project);
-	if (r == 0 && options->instance)
-		r = copy_option(options->instance, &incus->instance);
-	if (r < 0) {
+	if (r == 0) {
+		incus->curl = curl_easy_init();
+		if (!incus->curl)
+			r = -ENOMEM;
+	}
+	if (r < 0)
 		pikaci_transport_fail(&incus->base, r, "out of memory");
+	*ret_incus = incus;
+	return r;
+}
+
+int pikaci_transport_incus_new(const struct pikaci_incus_options *options,
+                               struct pikaci_transport **ret, char *errbuf, size_t errsize)
+{
+	struct pikaci_incus_options none = { 0 };
+	struct incus *incus = NULL;
+	int r;
+
+	if (!options)
+		options = &none;
+	if (!options->instance == !options->image) {
+		snprintf(errbuf, errsize,
+		         "incus transport: give exactly one of an instance and an "
+		         "image");
+		return -EINVAL;
+	}
+	r = incus_alloc(options, &incus, errbuf, errsize);
+	if (r < 0)
 		goto out;
+	if (options->instance) {
+		r = copy_option(options->instance, &incus->instance);
+		if (r < 0) {
+			pikaci_transport_fail(&incus->base, r, "out of memory");
+			goto out;
+		}
 	}
 	r = environment_copy(options->environment ? options->environment
 	                                          : pikaci_sandbox_default_environment,
@@ -1361,11 +1481,6 @@ int pikaci_transport_incus_new(const struct pikaci_incus_options *options,
 		pikaci_transport_fail(&incus->base, r,
 		                      "incus transport: the environment has an entry that is not "
 		                      "NAME=VALUE in UTF-8");
-		goto out;
-	}
-	incus->curl = curl_easy_init();
-	if (!incus->curl) {
-		r = pikaci_transport_fail(&incus->base, -ENOMEM, "curl_easy_init failed");
 		goto out;
 	}
 	r = incus_connect(incus);
@@ -1382,4 +1497,199 @@ out:
 		incus_free(&incus->base);
 	}
 	return r;
+}
+
+/* --- The reaper ---------------------------------------------------------------------------- */
+
+/*
+ * One SOCK_SEQPACKET pair: the program and its forked workers send "+name" before creating a
+ * container and "-name" once it is deleted, "!" to have everything listed deleted now (the
+ * reaper answers one byte when done). Messages are records, so workers never interleave, and
+ * the reaper sees end-of-file only when every process holding the program's end is gone.
+ */
+static int reaper_fd = -1;
+static pid_t reaper_pid;
+static struct sigaction reaper_previous[NSIG];
+
+static void reaper_note(char kind, const char *name)
+{
+	char message[128];
+	int n;
+
+	if (reaper_fd < 0)
+		return;
+	n = snprintf(message, sizeof(message), "%c%s", kind, name);
+	if (n > 0 && (size_t)n < sizeof(message))
+		(void)send(reaper_fd, message, (size_t)n, MSG_NOSIGNAL);
+}
+
+void pikaci_incus_reap(void)
+{
+	int saved = errno;
+	char ack;
+
+	if (reaper_fd >= 0 && send(reaper_fd, "!", 1, MSG_NOSIGNAL) == 1)
+		while (recv(reaper_fd, &ack, 1, 0) < 0 && errno == EINTR)
+			;
+	errno = saved;
+}
+
+static void reaper_signal(int sig)
+{
+	const struct sigaction *previous = &reaper_previous[sig];
+
+	pikaci_incus_reap();
+	if (!(previous->sa_flags & SA_SIGINFO) && previous->sa_handler != SIG_DFL &&
+	    previous->sa_handler != SIG_IGN) {
+		previous->sa_handler(sig);
+		return;
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/*
+ * Stops and deletes one container within the reaper's bound: 0 when deleted, -ENOENT when
+ * not there; what went wrong is said on the first round only (it is tried again).
+ */
+static int reaper_delete(struct incus *incus, const char *name, int round)
+{
+	json_t *body = json_pack("{s:s, s:b}", "action", "stop", "force", 1);
+	char *state = pikaci_incus_instance_url_new(name, "/state", incus->project);
+	char *path = pikaci_incus_instance_url_new(name, "", incus->project);
+	int r = -ENOMEM;
+
+	if (body && state)
+		incus_operate(incus, "stopping a left-over guest", "PUT", state, body);
+	if (path)
+		r = incus_operate(incus, "deleting a left-over guest", "DELETE", path, NULL);
+	if (r < 0 && r != -ENOENT && incus_instance_gone(incus, name))
+		r = -ENOENT;
+	if (r == 0)
+		fprintf(stderr, "pikaci: deleted container %s of a stopped run\n", name);
+	else if (r != -ENOENT && round == 0)
+		fprintf(stderr, "pikaci: container %s of a stopped run not deleted yet: %s\n", name,
+		        incus->base.error);
+	json_decref(body);
+	free(state);
+	free(path);
+	return r;
+}
+
+/*
+ * Deletes what is listed, within one phase bound, trying again every half second while Incus
+ * says a container is busy (being created or started). A name Incus does not know (yet: its
+ * create may be on its way) is tried for 3 s; mid-run it stays listed, at the end it goes.
+ */
+static void reaper_sweep(struct incus *incus, struct strv *names, bool final)
+{
+	const int unknown_rounds = 6;
+	bool again = true;
+
+	incus->deadline = now() + incus->setup_seconds;
+	for (int round = 0; again && names->count > 0 && now() < incus->deadline; round++) {
+		if (round > 0)
+			sleep_until(0.5, incus->deadline);
+		again = false;
+		for (size_t i = 0; i < names->count;) {
+			int r = reaper_delete(incus, names->items[i], round);
+
+			if (r == 0 || (r == -ENOENT && final && round >= unknown_rounds)) {
+				free(names->items[i]);
+				names->items[i] = names->items[--names->count];
+				names->items[names->count] = NULL;
+				continue;
+			}
+			if (r != -ENOENT || round < unknown_rounds)
+				again = true;
+			i++;
+		}
+	}
+}
+
+static _Noreturn void reaper_main(struct incus *incus, int fd)
+{
+	struct strv names = { 0 };
+	char message[128];
+
+	for (;;) {
+		ssize_t n = recv(fd, message, sizeof(message) - 1, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		message[n] = '\0';
+		if (message[0] == '+') {
+			strv_add(&names, message + 1);
+		} else if (message[0] == '-') {
+			for (size_t i = 0; i < names.count; i++) {
+				if (strcmp(names.items[i], message + 1) != 0)
+					continue;
+				free(names.items[i]);
+				names.items[i] = names.items[--names.count];
+				names.items[names.count] = NULL;
+				break;
+			}
+		} else if (message[0] == '!') {
+			reaper_sweep(incus, &names, false);
+			(void)send(fd, "!", 1, MSG_NOSIGNAL);
+		}
+	}
+	reaper_sweep(incus, &names, true);
+	_exit(0);
+}
+
+int pikaci_incus_reaper_start(const struct pikaci_incus_options *options, char *errbuf,
+                              size_t errsize)
+{
+	static const int signals[] = { SIGINT, SIGTERM, SIGHUP };
+	struct incus *incus = NULL;
+	int fds[2], r;
+
+	if (reaper_fd >= 0)
+		return 0;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0) {
+		snprintf(errbuf, errsize, "incus reaper: socketpair: %s", strerror(errno));
+		return -errno;
+	}
+	fflush(NULL);
+	reaper_pid = fork();
+	if (reaper_pid < 0) {
+		r = -errno;
+		snprintf(errbuf, errsize, "incus reaper: fork: %s", strerror(errno));
+		close(fds[0]);
+		close(fds[1]);
+		return r;
+	}
+	if (reaper_pid == 0) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		/* Out of the program's session; only stderr stays, for what it deletes. */
+		setsid();
+		signal(SIGPIPE, SIG_IGN);
+		if (null >= 0) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+		}
+		if (dup2(fds[1], 3) < 0)
+			_exit(1);
+		close_range(4, ~0u, 0);
+		if (incus_alloc(options, &incus, errbuf, errsize) < 0)
+			_exit(1);
+		reaper_main(incus, 3);
+	}
+	close(fds[1]);
+	reaper_fd = fds[0];
+	for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
+		struct sigaction action = { .sa_handler = reaper_signal };
+
+		if (sigaction(signals[i], NULL, &reaper_previous[signals[i]]) < 0 ||
+		    reaper_previous[signals[i]].sa_handler == SIG_IGN)
+			continue;
+		sigemptyset(&action.sa_mask);
+		action.sa_flags = SA_RESETHAND;
+		sigaction(signals[i], &action, NULL);
+	}
+	return 0;
 }

@@ -119,7 +119,25 @@ struct pikaci_incus_options {
 	const char *image;    /* or: a fresh container from this image alias, deleted afterwards */
 	const char *project;  /* NULL: the default project */
 	char *const *environment; /* the guest's environment; NULL: as the local transport's */
+	double setup_seconds;     /* the bound of each phase around the run; 0: the default */
 };
+
+/*
+ * How long the incus transport may take, whatever the server does (CONTRACT §1 [D5] bounds
+ * the run itself): each of three phases gets at most setup_seconds (default
+ * PIKACI_INCUS_SETUP_SECONDS) — before the run (connect, create and start, deliver), after it
+ * (the output, collect, changes) and the teardown (stop and delete a container of ours) —
+ * and the run at most its deadline plus PIKACI_INCUS_WAIT_SLACK for the server's answer. So
+ * one exchange ends within deadline + 3 * setup_seconds + 1 s. Every request carries the time
+ * left (libcurl's overall timeout), gives up a connection after 10 s and a server silent
+ * for 10 s (beyond a server-side wait it asked for). An answer is at most
+ * PIKACI_INCUS_BODY_MAX bytes, a collected file at most the caller's cap, an output log at
+ * most PIKACI_COLLECT_MAX (cut there, marked truncated). /wait asks the server to wait and,
+ * when it answers early anyway, backs off from 4 requests a second to one every 2 s.
+ */
+#define PIKACI_INCUS_SETUP_SECONDS 30.0
+#define PIKACI_INCUS_WAIT_SLACK    1.0
+#define PIKACI_INCUS_BODY_MAX      (16u << 20)
 
 /*
  * The connection options both programs take, in this order: --socket, --url, --cert, --key,
@@ -169,6 +187,26 @@ void pikaci_guest_argv_free(char **argv);
  */
 int pikaci_transport_incus_new(const struct pikaci_incus_options *options,
                                struct pikaci_transport **ret, char *errbuf, size_t errsize);
+
+/*
+ * Containers made from an image are deleted even when the program is stopped. Call once in
+ * main(), before any worker is forked, when an image is used: it starts a reaper process (its
+ * own session, so a terminal's ^C or a test runner's group kill does not reach it) that
+ * every incus transport of this program and its forked workers tells about each container
+ * it creates and deletes. When the last of them is gone — by exit, SIGKILL or anything — the
+ * reaper deletes the containers still listed, then exits. It also installs SIGINT, SIGTERM
+ * and SIGHUP handlers (not where a signal is ignored; a handler already there runs after)
+ * that call pikaci_incus_reap() before the program dies, so its containers are gone before
+ * it exits. Negative when the reaper could not be started (errbuf says why).
+ */
+int pikaci_incus_reaper_start(const struct pikaci_incus_options *options, char *errbuf,
+                              size_t errsize);
+/*
+ * Async-signal-safe: the reaper deletes every container listed now; returns once it has
+ * (within PIKACI_INCUS_SETUP_SECONDS), at once without a reaper. For a program's own signal
+ * handler.
+ */
+void pikaci_incus_reap(void);
 
 /* --- The exchange ------------------------------------------------------------------------- */
 

@@ -519,6 +519,34 @@ static void test_exec_request_refusals(void **state)
 	assert_null(pikaci_incus_exec_request_new(argv, not_utf8));
 }
 
+/* X-Incus-Type as libcurl hands over a header line: any case, padded, cut to fit. */
+static void test_file_type_header(void **state)
+{
+	char type[16] = "untouched";
+	static const char long_value[] = "X-Incus-Type: a-type-name-longer-than-the-buffer\r\n";
+
+	(void)state;
+	assert_true(pikaci_incus_file_type_parse("X-Incus-Type: file\r\n", 20, type, sizeof(type)));
+	assert_string_equal(type, "file");
+	assert_true(pikaci_incus_file_type_parse("x-incus-type:directory", 22, type, sizeof(type)));
+	assert_string_equal(type, "directory");
+	/* Not NUL-terminated: only `length` bytes are read. */
+	assert_true(
+	        pikaci_incus_file_type_parse("X-Incus-Type: symlinkXXXX", 21, type, sizeof(type)));
+	assert_string_equal(type, "symlink");
+	assert_true(pikaci_incus_file_type_parse(long_value, sizeof(long_value) - 1, type,
+	                                         sizeof(type)));
+	assert_int_equal(strlen(type), sizeof(type) - 1);
+	assert_true(pikaci_incus_file_type_parse("X-Incus-Type:", 13, type, sizeof(type)));
+	assert_string_equal(type, "");
+	strcpy(type, "untouched");
+	assert_false(
+	        pikaci_incus_file_type_parse("X-Incus-Mode: 0644\r\n", 20, type, sizeof(type)));
+	assert_false(pikaci_incus_file_type_parse("X-Incus-Typ", 11, type, sizeof(type)));
+	assert_false(pikaci_incus_file_type_parse("HTTP/1.1 200 OK\r\n", 17, type, sizeof(type)));
+	assert_string_equal(type, "untouched");
+}
+
 #define TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -548,6 +576,7 @@ int main(void)
 		TEST(test_create_request),
 		TEST(test_exec_request),
 		TEST(test_exec_request_refusals),
+		TEST(test_file_type_header),
 	};
 
 	return cmocka_run_group_tests_name("incus-api", tests, NULL, NULL);

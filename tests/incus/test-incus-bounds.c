@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-incus-bounds.c - the incus transport ends in bounded time and memory whatever the
+ * server does (issue 11): against tests/incus/fake-incus on a unix socket (no real Incus), a
+ * server that never answers, one that trickles a byte every half second, a create that never
+ * ends, an endless output log and a /wait that answers "Running" at once. Each run must end
+ * within its deadline plus three phase bounds (transport.h), and the /wait requests must stay
+ * a few a second.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "pikaci-contract.h"
+#include "transport.h"
+
+/*
+ * Each phase's bound in these tests, the run's deadline, and what the machine's load may add
+ * to a bound that holds by construction; all stretched by PIKACI_TIME_SCALE (memcheck).
+ */
+#define SETUP    (2.0 * time_scale)
+#define DEADLINE (3.0 * time_scale)
+#define MARGIN   (1.5 * time_scale)
+
+static double time_scale = 1;
+
+struct fixture {
+	pid_t server;
+	char dir[40];
+	char socket[80];
+	char log[80];
+	struct pikaci_transport *t;
+	struct pikaci_exchange exchange;
+	char errbuf[512];
+};
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/pikaci-fake-incus-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->socket, sizeof(f->socket), "%s/unix.socket", f->dir);
+	snprintf(f->log, sizeof(f->log), "%s/requests", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	pikaci_exchange_clear(&f->exchange);
+	pikaci_transport_free(f->t);
+	if (f->server > 0) {
+		kill(f->server, SIGKILL);
+		waitpid(f->server, NULL, 0);
+	}
+	unlink(f->socket);
+	unlink(f->log);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static bool server_listens(const struct fixture *f)
+{
+	struct sockaddr_un address = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool listens;
+
+	snprintf(address.sun_path, sizeof(address.sun_path), "%s", f->socket);
+	listens = fd >= 0 && connect(fd, (struct sockaddr *)&address, sizeof(address)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return listens;
+}
+
+/* Starts fake-incus in this mode and waits for its socket. */
+static void server_start(struct fixture *f, const char *mode)
+{
+	const char *fake = getenv("PIKACI_FAKE_INCUS");
+
+	assert_non_null(fake);
+	f->server = fork();
+	assert_true(f->server >= 0);
+	if (f->server == 0) {
+		execl(fake, fake, f->socket, mode, f->log, (char *)NULL);
+		_exit(127);
+	}
+	/* The socket file appears at bind(), before listen(): wait until a connection is taken. */
+	for (int i = 0; i < 200 && !server_listens(f); i++)
+		usleep(50000);
+	assert_true(server_listens(f));
+}
+
+/* A fresh container from an image through the fake, each phase bounded by SETUP. */
+static int transport_new(struct fixture *f)
+{
+	struct pikaci_incus_options options = {
+		.socket = f->socket,
+		.image = "pikaci-lane",
+		.setup_seconds = SETUP,
+	};
+
+	return pikaci_transport_incus_new(&options, &f->t, f->errbuf, sizeof(f->errbuf));
+}
+
+static int exchange(struct fixture *f)
+{
+	char *argv[] = { PIKACI_GUEST_PATH, NULL };
+	static const char request[] = "{}";
+	int r;
+
+	r = pikaci_exchange(f->t, PIKACI_DELIVER_FILE, request, sizeof(request) - 1, argv, DEADLINE,
+	                    NULL, NULL, &f->exchange);
+	if (r < 0)
+		printf("# %s\n", pikaci_transport_error(f->t));
+	return r;
+}
+
+/* How many requests the server saw whose line contains `needle`. */
+static size_t requests(const struct fixture *f, const char *needle)
+{
+	FILE *log = fopen(f->log, "r");
+	char line[1024];
+	size_t count = 0;
+
+	if (!log)
+		return 0;
+	while (fgets(line, sizeof(line), log))
+		if (strstr(line, needle))
+			count++;
+	fclose(log);
+	return count;
+}
+
+/* How many DELETEs of a container itself (not of its logs) the server saw. */
+static size_t instance_deletes(const struct fixture *f)
+{
+	static const char prefix[] = "DELETE /1.0/instances/";
+	FILE *log = fopen(f->log, "r");
+	char line[1024];
+	size_t count = 0;
+
+	if (!log)
+		return 0;
+	while (fgets(line, sizeof(line), log))
+		if (strncmp(line, prefix, strlen(prefix)) == 0 &&
+		    !strchr(line + strlen(prefix), '/'))
+			count++;
+	fclose(log);
+	return count;
+}
+
+static void assert_within(double started, double bound)
+{
+	double took = now() - started;
+
+	printf("# took %.2f s, bound %.2f s\n", took, bound);
+	assert_true(took <= bound + MARGIN);
+}
+
+/* The fake behaves: the exchange works, and the container is deleted at the end. */
+static void test_well_behaved(void **state)
+{
+	struct fixture *f = *state;
+
+	server_start(f, "ok");
+	assert_int_equal(transport_new(f), 0);
+	assert_int_equal(exchange(f), 0);
+	assert_int_equal(f->exchange.run.exit_code, 0);
+	assert_false(f->exchange.run.timed_out);
+	assert_string_equal(f->exchange.run.out, "hello\n");
+	assert_int_equal(f->exchange.files[PIKACI_FILE_RESULT].error, -ENOENT);
+	pikaci_transport_free(f->t);
+	f->t = NULL;
+	assert_int_equal(instance_deletes(f), 1);
+}
+
+/* Connects, sends the request, and no answer ever comes: the set-up bound ends it. */
+static void test_stalled_connect(void **state)
+{
+	struct fixture *f = *state;
+	double started;
+
+	server_start(f, "stall-connect");
+	started = now();
+	assert_int_equal(transport_new(f), -ETIMEDOUT);
+	assert_within(started, SETUP);
+	assert_non_null(strstr(f->errbuf, "connecting to Incus"));
+}
+
+/* A byte every half second never trips a low-speed limit; the phase's overall bound does. */
+static void test_slow_loris(void **state)
+{
+	struct fixture *f = *state;
+	double started;
+
+	server_start(f, "slow-loris");
+	started = now();
+	assert_true(transport_new(f) < 0);
+	assert_within(started, SETUP);
+}
+
+/* The create never ends: set-up bound, then a teardown bound to delete what may exist. */
+static void test_hung_create(void **state)
+{
+	struct fixture *f = *state;
+	double started;
+
+	server_start(f, "hung-create");
+	started = now();
+	assert_int_equal(transport_new(f), -ETIMEDOUT);
+	assert_within(started, 2 * SETUP);
+	assert_non_null(strstr(f->errbuf, "creating container"));
+	assert_int_equal(instance_deletes(f), 1);
+}
+
+/*
+ * An output log that never ends is cut at PIKACI_COLLECT_MAX (or where the phase's time ran
+ * out, on a slow machine), and the transfer stops there.
+ */
+static void test_endless_log(void **state)
+{
+	struct fixture *f = *state;
+	double started;
+
+	server_start(f, "endless-log");
+	started = now();
+	assert_int_equal(transport_new(f), 0);
+	assert_int_equal(exchange(f), 0);
+	assert_true(f->exchange.run.truncated);
+	printf("# %zu bytes of output kept\n", f->exchange.run.out_length);
+	assert_true(f->exchange.run.out_length > 0);
+	assert_true(f->exchange.run.out_length <= PIKACI_COLLECT_MAX);
+	pikaci_transport_free(f->t);
+	f->t = NULL;
+	assert_within(started, DEADLINE + 3 * SETUP + PIKACI_INCUS_WAIT_SLACK);
+}
+
+/* /wait answers "Running" at once: the guest times out on time, polled a few times a second. */
+static void test_fast_wait(void **state)
+{
+	struct fixture *f = *state;
+	double started;
+	size_t waits;
+
+	server_start(f, "fast-wait");
+	started = now();
+	assert_int_equal(transport_new(f), 0);
+	assert_int_equal(exchange(f), 0);
+	assert_true(f->exchange.run.timed_out);
+	pikaci_transport_free(f->t);
+	f->t = NULL;
+	assert_within(started, DEADLINE + 3 * SETUP + PIKACI_INCUS_WAIT_SLACK);
+	/* The run and the settling after the stop: at most 4 a second, and backing off. */
+	waits = requests(f, "/wait?timeout=");
+	printf("# %zu /wait requests in %.1f s\n", waits, now() - started);
+	assert_true(waits <= (size_t)(4 * (DEADLINE + SETUP) + 4));
+	assert_int_equal(instance_deletes(f), 1);
+}
+
+/* The bound itself is checked: not NaN, infinite or negative. */
+static void test_bad_bound(void **state)
+{
+	struct fixture *f = *state;
+	struct pikaci_incus_options options = {
+		.socket = f->socket,
+		.image = "pikaci-lane",
+	};
+	const double bad[] = { -1, 1e308 * 10, 0.0 / 0.0, 86401 };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		options.setup_seconds = bad[i];
+		assert_int_equal(
+		        pikaci_transport_incus_new(&options, &f->t, f->errbuf, sizeof(f->errbuf)),
+		        -EINVAL);
+		assert_non_null(strstr(f->errbuf, "set-up bound"));
+	}
+}
+
+int main(void)
+{
+	const char *scale = getenv("PIKACI_TIME_SCALE");
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_well_behaved, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stalled_connect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slow_loris, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hung_create, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_endless_log, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fast_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_bound, setup, teardown),
+	};
+
+	if (scale && atof(scale) >= 1 && atof(scale) <= 100)
+		time_scale = atof(scale);
+	if (access("/usr/bin/python3", X_OK) < 0) {
+		printf("1..0 # SKIP the fake Incus server needs /usr/bin/python3\n");
+		return 77;
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
