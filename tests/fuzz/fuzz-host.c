@@ -34,6 +34,12 @@ int pikaci_transport_incus_new(const struct pikaci_incus_options *options,
 	return error_format(errbuf, errsize, -ENOSYS, "no transport in the fuzz target");
 }
 
+int pikaci_incus_reaper_start(const struct pikaci_incus_options *options, char *errbuf,
+                              size_t errsize)
+{
+	return error_format(errbuf, errsize, -ENOSYS, "no reaper in the fuzz target");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const int exit_codes[] = { 0, 1, 2, 124, 42, -1 };
