@@ -281,7 +281,7 @@ static void header_line(FILE *out, const struct report *r)
 void report_begin(struct report *r)
 {
 	if (r->format == FORMAT_TAP)
-		fprintf(r->out, "TAP version 14\n1..%zu\n", r->n_planned);
+		fprintf(r->out, "TAP version 13\n1..%zu\n", r->n_planned);
 	else if (r->format == FORMAT_TEXT)
 		header_line(r->out, r);
 	if (r->progress)
