@@ -113,7 +113,7 @@ static void make_dev_nodes(int report, const char *dev)
 	};
 	char path[PATH_MAX * 2], host[64];
 
-	for (size_t i = 0; i < ELEMENTS(nodes); i++) {
+	for (size_t i = 0; i < ELEMENTSOF(nodes); i++) {
 		int fd;
 
 		snprintf(path, sizeof(path), "%s/%s", dev, nodes[i]);
@@ -125,7 +125,7 @@ static void make_dev_nodes(int report, const char *dev)
 		if (mount(host, path, "none", MS_BIND, NULL) < 0)
 			SETUP_FAIL(report, "cannot bind %s: %s", host, strerror(errno));
 	}
-	for (size_t i = 0; i < ELEMENTS(links); i++) {
+	for (size_t i = 0; i < ELEMENTSOF(links); i++) {
 		snprintf(path, sizeof(path), "%s/%s", dev, links[i][1]);
 		if (symlink(links[i][0], path) < 0)
 			SETUP_FAIL(report, "cannot create %s: %s", path, strerror(errno));
@@ -164,7 +164,7 @@ static void mask_proc(int report, const char *root)
 	char path[PATH_MAX * 2];
 	struct stat st;
 
-	for (size_t i = 0; i < ELEMENTS(masked); i++) {
+	for (size_t i = 0; i < ELEMENTSOF(masked); i++) {
 		snprintf(path, sizeof(path), "%s%s", root, masked[i]);
 		if (lstat(path, &st) < 0)
 			continue;
@@ -183,7 +183,7 @@ static void protect_proc(int report, const char *root)
 		                                 "/proc/bus", "/proc/fs" };
 	char path[PATH_MAX * 2];
 
-	for (size_t i = 0; i < ELEMENTS(read_only); i++) {
+	for (size_t i = 0; i < ELEMENTSOF(read_only); i++) {
 		snprintf(path, sizeof(path), "%s%s", root, read_only[i]);
 		if (access(path, F_OK) < 0)
 			continue;
@@ -310,7 +310,7 @@ static bool cap_allowed(int cap)
 		CAP_SETFCAP, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_AUDIT_WRITE,
 	};
 
-	for (size_t i = 0; i < ELEMENTS(allowed); i++)
+	for (size_t i = 0; i < ELEMENTSOF(allowed); i++)
 		if (allowed[i] == cap)
 			return true;
 	return false;
@@ -351,7 +351,7 @@ static int deny_namespaces(scmp_filter_ctx filter)
 		                               CLONE_NEWCGROUP };
 	int r = 0;
 
-	for (size_t i = 0; r == 0 && i < ELEMENTS(flags); i++) {
+	for (size_t i = 0; r == 0 && i < ELEMENTSOF(flags); i++) {
 		r = seccomp_rule_add(filter, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(unshare), 1,
 		                     SCMP_A0(SCMP_CMP_MASKED_EQ, flags[i], flags[i]));
 		if (r == 0)
@@ -413,7 +413,7 @@ static int load_seccomp(void)
 	scmp_filter_ctx filter = seccomp_init(SCMP_ACT_ALLOW);
 	int r = filter ? 0 : -ENOMEM;
 
-	for (size_t i = 0; r == 0 && i < ELEMENTS(denied); i++)
+	for (size_t i = 0; r == 0 && i < ELEMENTSOF(denied); i++)
 		r = deny(filter, denied[i]);
 	if (r == 0)
 		r = deny_namespaces(filter);
@@ -449,7 +449,7 @@ static _Noreturn void guest_start(const struct init_args *args, int devnull)
 	int r;
 
 	setsid();
-	if (setgroups(ELEMENTS(guest_groups), guest_groups) < 0)
+	if (setgroups(ELEMENTSOF(guest_groups), guest_groups) < 0)
 		init_fail(args->report, INIT_MESSAGE_EXEC_FAILED,
 		          "cannot set the guest's groups: %s", strerror(errno));
 	if (dup2(devnull, 0) < 0 || dup2(args->out, 1) < 0 || dup2(args->err, 2) < 0)
@@ -575,7 +575,7 @@ static _Noreturn void init_reap(const struct init_args *args, pid_t guest, doubl
 			struct init_message message = {
 				.kind = INIT_MESSAGE_STATUS,
 				.status = status,
-				.seconds = sandbox_now() - started,
+				.seconds = monotonic_seconds() - started,
 				.guest = guest,
 			};
 
@@ -606,7 +606,7 @@ _Noreturn void init_main(const struct init_args *args)
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull < 0)
 		SETUP_FAIL(args->report, "cannot open /dev/null: %s", strerror(errno));
-	started = sandbox_now();
+	started = monotonic_seconds();
 	guest = fork();
 	if (guest < 0)
 		SETUP_FAIL(args->report, "cannot fork the guest: %s", strerror(errno));

@@ -17,8 +17,7 @@
 #include <sys/types.h>
 
 #include "sandbox.h"
-
-#define ELEMENTS(array) (sizeof(array) / sizeof((array)[0]))
+#include "shared.h"
 
 /* The bounds of one run; README.md "The sandbox" documents each. */
 #define SANDBOX_PIDS_MAX     512
@@ -61,9 +60,9 @@ struct pikaci_sandbox {
 	bool ran;
 	pid_t init;      /* while running: the sandbox's init, as the host sees it */
 	char **prepared; /* paths inside the sandbox the sandbox or caller made, not the guest */
-	size_t n_prepared;
+	size_t n_prepared, prepared_capacity;
 	struct bind *binds;
-	size_t n_binds;
+	size_t n_binds, binds_capacity;
 	struct limits limits;
 	char error[512];
 };
@@ -107,7 +106,6 @@ struct init_args {
 /* sandbox.c */
 int sandbox_fail(struct pikaci_sandbox *sandbox, int code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
-double sandbox_now(void);
 
 /* upper.c */
 int upper_mount_new(struct pikaci_sandbox *sandbox);

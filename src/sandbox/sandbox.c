@@ -93,20 +93,12 @@ void pikaci_sandbox_abandon_all(void)
 	}
 }
 
-double sandbox_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int sandbox_fail(struct pikaci_sandbox *sandbox, int code, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(sandbox->error, sizeof(sandbox->error), fmt, ap);
+	code = error_vformat(sandbox->error, sizeof(sandbox->error), code, fmt, ap);
 	va_end(ap);
 	return code;
 }
@@ -135,22 +127,20 @@ char *pikaci_sandbox_upper_path(const struct pikaci_sandbox *sandbox, const char
 int pikaci_sandbox_binds_split(const char *list, char ***ret)
 {
 	char **binds = NULL;
-	size_t n = 0;
+	size_t n = 0, capacity = 0;
 
 	*ret = NULL;
 	for (const char *p = list; p && *p;) {
 		size_t length = strcspn(p, ":");
 
 		if (length > 0) {
-			char **grown = realloc(binds, (n + 2) * sizeof(*grown));
-
-			if (!grown || !(grown[n] = strndup(p, length))) {
-				if (grown)
-					grown[n] = NULL;
-				pikaci_sandbox_binds_free(grown ? grown : binds);
+			if (ARRAY_GROW(binds, capacity, n + 2) < 0 ||
+			    !(binds[n] = strndup(p, length))) {
+				if (binds)
+					binds[n] = NULL;
+				pikaci_sandbox_binds_free(binds);
 				return -ENOMEM;
 			}
-			binds = grown;
 			binds[++n] = NULL;
 		}
 		p += length + (p[length] == ':');
@@ -166,43 +156,41 @@ void pikaci_sandbox_binds_free(char **binds)
 	free(binds);
 }
 
+/* A host path bound at the same path: a read-write folder, or a read-only file. */
+static int add_bind(struct pikaci_sandbox *sandbox, const char *path, bool writable_folder)
+{
+	char *copy;
+
+	if (ARRAY_GROW(sandbox->binds, sandbox->binds_capacity, sandbox->n_binds + 1) < 0 ||
+	    !(copy = strdup(path)))
+		return sandbox_fail(sandbox, -ENOMEM, "out of memory");
+	sandbox->binds[sandbox->n_binds++] = (struct bind){ .path = copy,
+		                                            .writable = writable_folder,
+		                                            .directory = writable_folder };
+	return 0;
+}
+
 /* A host folder bound read-write at the same path; it must be named absolutely. */
 static int add_writable_bind(struct pikaci_sandbox *sandbox, const char *path)
 {
-	struct bind *grown;
-
 	if (path[0] != '/')
 		return sandbox_fail(sandbox, -EINVAL,
 		                    "a folder bound into the sandbox is not an absolute path: %s",
 		                    path);
-	grown = realloc(sandbox->binds, (sandbox->n_binds + 1) * sizeof(*grown));
-	if (!grown)
-		return sandbox_fail(sandbox, -ENOMEM, "out of memory");
-	sandbox->binds = grown;
-	grown[sandbox->n_binds] = (struct bind){ .writable = true, .directory = true };
-	grown[sandbox->n_binds].path = strdup(path);
-	if (!grown[sandbox->n_binds].path)
-		return sandbox_fail(sandbox, -ENOMEM, "out of memory");
-	sandbox->n_binds++;
-	return 0;
+	return add_bind(sandbox, path, true);
 }
 
 /* A host file bound read-only at the same path (a guest program the overlay hides). */
 static int add_file_bind(struct pikaci_sandbox *sandbox, const char *path)
 {
-	struct bind *grown;
+	int r;
 
 	for (size_t i = 0; i < sandbox->n_binds; i++)
 		if (strcmp(sandbox->binds[i].path, path) == 0)
 			return 0;
-	grown = realloc(sandbox->binds, (sandbox->n_binds + 1) * sizeof(*grown));
-	if (!grown)
-		return sandbox_fail(sandbox, -ENOMEM, "out of memory");
-	sandbox->binds = grown;
-	grown[sandbox->n_binds] = (struct bind){ .path = strdup(path) };
-	if (!grown[sandbox->n_binds].path)
-		return sandbox_fail(sandbox, -ENOMEM, "out of memory");
-	sandbox->n_binds++;
+	r = add_bind(sandbox, path, false);
+	if (r < 0)
+		return r;
 	/* Outside /tmp the mount point lands in the upper layer: the sandbox's, not the guest's. */
 	if (strncmp(path, "/tmp/", 5) != 0)
 		return upper_write_file(sandbox, path, "", 0, 0644);
@@ -218,7 +206,7 @@ bool visible_inside(const char *path)
 	static const char *const covered[] = { "/tmp/", "/proc/", "/dev/", "/sys/" };
 	struct stat root, st;
 
-	for (size_t i = 0; i < ELEMENTS(covered); i++)
+	for (size_t i = 0; i < ELEMENTSOF(covered); i++)
 		if (strncmp(path, covered[i], strlen(covered[i])) == 0)
 			return false;
 	if (stat("/", &root) < 0 || stat(path, &st) < 0)
@@ -354,11 +342,11 @@ static char **environment_new(char *const *given)
 
 	while (given[n])
 		n++;
-	environment = calloc(n + ELEMENTS(passed_through) + 1, sizeof(*environment));
+	environment = calloc(n + ELEMENTSOF(passed_through) + 1, sizeof(*environment));
 	if (!environment)
 		return NULL;
 	memcpy(environment, given, n * sizeof(*environment));
-	for (size_t i = 0; i < ELEMENTS(passed_through); i++) {
+	for (size_t i = 0; i < ELEMENTSOF(passed_through); i++) {
 		const char *name = passed_through[i];
 		size_t length = strlen(name);
 		bool given_already = false;
@@ -400,7 +388,7 @@ static void run_clear(struct run *run)
 {
 	int *fds[] = { run->out, run->err, run->report, run->go };
 
-	for (size_t i = 0; i < ELEMENTS(fds); i++)
+	for (size_t i = 0; i < ELEMENTSOF(fds); i++)
 		for (int end = 0; end < 2; end++)
 			if (fds[i][end] >= 0)
 				close(fds[i][end]);
@@ -480,7 +468,7 @@ static int run_start(struct pikaci_sandbox *sandbox, struct run *run)
 		return sandbox_fail(sandbox, -errno, "cannot make pipes: %s", strerror(errno));
 	limits_new(&sandbox->limits, name);
 	fflush(NULL);
-	run->started = sandbox_now();
+	run->started = monotonic_seconds();
 	run->child = (pid_t)syscall(SYS_clone,
 	                            CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
 	                                    CLONE_NEWUTS | SIGCHLD,
@@ -540,18 +528,8 @@ static int capture_read(struct capture *c, int stream, bool *truncated,
 		if (n == 0)
 			return 1;
 	}
-	if (*c->length + (size_t)n + 1 > c->capacity) {
-		size_t capacity = c->capacity ? c->capacity : 4096;
-		char *grown;
-
-		while (capacity < *c->length + (size_t)n + 1)
-			capacity *= 2;
-		grown = realloc(*c->buffer, capacity);
-		if (!grown)
-			return -ENOMEM;
-		*c->buffer = grown;
-		c->capacity = capacity;
-	}
+	if (array_grow(c->buffer, &c->capacity, *c->length + (size_t)n + 1, 1) < 0)
+		return -ENOMEM;
 	memcpy(*c->buffer + *c->length, chunk, (size_t)n);
 	*c->length += (size_t)n;
 	(*c->buffer)[*c->length] = '\0';
@@ -625,8 +603,8 @@ static int run_collect(struct pikaci_sandbox *sandbox, struct run *run, double d
 	        (struct capture){ run->err[0], &result->err, &result->err_length, 0, true };
 	run->report_open = true;
 	while (run->captures[0].open || run->captures[1].open || run->report_open) {
-		double left = run->killed ? run->kill_time + DRAIN_GRACE - sandbox_now()
-		                          : run->started + deadline - sandbox_now();
+		double left = run->killed ? run->kill_time + DRAIN_GRACE - monotonic_seconds()
+		                          : run->started + deadline - monotonic_seconds();
 		int r;
 
 		if (left <= 0) {
@@ -635,7 +613,7 @@ static int run_collect(struct pikaci_sandbox *sandbox, struct run *run, double d
 			kill(run->child, SIGKILL);
 			run->killed = true;
 			result->timed_out = !run->reported;
-			run->kill_time = sandbox_now();
+			run->kill_time = monotonic_seconds();
 			continue;
 		}
 		r = run_poll_once(sandbox, run, left > 1e6 ? 1000000000 : (int)(left * 1000) + 1,

@@ -253,18 +253,15 @@ bool upper_is_prepared(const struct pikaci_sandbox *sandbox, const char *path)
 
 static int add_prepared(struct pikaci_sandbox *sandbox, const char *path)
 {
-	char **grown;
+	size_t n = sandbox->n_prepared;
+	char *copy;
 
 	if (upper_is_prepared(sandbox, path))
 		return 0;
-	grown = realloc(sandbox->prepared, (sandbox->n_prepared + 1) * sizeof(*grown));
-	if (!grown)
+	if (ARRAY_GROW(sandbox->prepared, sandbox->prepared_capacity, n + 1) < 0 ||
+	    !(copy = strdup(path)))
 		return -ENOMEM;
-	sandbox->prepared = grown;
-	grown[sandbox->n_prepared] = strdup(path);
-	if (!grown[sandbox->n_prepared])
-		return -ENOMEM;
-	sandbox->n_prepared++;
+	sandbox->prepared[sandbox->n_prepared++] = copy;
 	return 0;
 }
 
@@ -319,24 +316,6 @@ int upper_make_parents(struct pikaci_sandbox *sandbox, const char *path, bool in
 		}
 		if (add_prepared(sandbox, inner) < 0)
 			return sandbox_fail(sandbox, -ENOMEM, "out of memory");
-	}
-	return 0;
-}
-
-static int write_all(int fd, const void *bytes, size_t length)
-{
-	const char *p = bytes;
-
-	while (length > 0) {
-		ssize_t n = write(fd, p, length);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		length -= (size_t)n;
 	}
 	return 0;
 }
@@ -465,14 +444,14 @@ static int mask_secrets(struct pikaci_sandbox *sandbox)
 	struct stat st;
 	int r;
 
-	for (size_t i = 0; i < ELEMENTS(files); i++) {
+	for (size_t i = 0; i < ELEMENTSOF(files); i++) {
 		if (lstat(files[i], &st) < 0)
 			continue;
 		r = upper_write_file(sandbox, files[i], "", 0, 0);
 		if (r < 0)
 			return r;
 	}
-	for (size_t i = 0; i < ELEMENTS(folders); i++) {
+	for (size_t i = 0; i < ELEMENTSOF(folders); i++) {
 		char host[PATH_MAX * 2];
 
 		if (lstat(folders[i], &st) < 0 || !S_ISDIR(st.st_mode))
@@ -568,8 +547,6 @@ int pikaci_sandbox_read_file(struct pikaci_sandbox *sandbox, const char *path, s
                              char **ret_bytes, size_t *ret_length)
 {
 	struct stat st;
-	char *bytes;
-	size_t length = 0;
 	int fd, r;
 
 	fd = upper_open(sandbox, path, O_RDONLY | O_NONBLOCK);
@@ -580,36 +557,12 @@ int pikaci_sandbox_read_file(struct pikaci_sandbox *sandbox, const char *path, s
 		close(fd);
 		return r;
 	}
+	/* The sandbox's own rules first; then the shared reader, whose read errors stay errors. */
 	r = upper_refusal(&st, max_length);
-	if (r < 0) {
-		close(fd);
-		return r;
-	}
-	bytes = malloc((size_t)st.st_size + 1);
-	if (!bytes) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (length < (size_t)st.st_size) {
-		ssize_t n = read(fd, bytes + length, (size_t)st.st_size - length);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			close(fd);
-			free(bytes);
-			return r;
-		}
-		if (n == 0)
-			break;
-		length += (size_t)n;
-	}
+	if (r == 0)
+		r = read_fd(fd, max_length, ret_bytes, ret_length);
 	close(fd);
-	bytes[length] = '\0';
-	*ret_bytes = bytes;
-	*ret_length = length;
-	return 0;
+	return r;
 }
 
 static bool upper_is_opaque(const char *host_path)
@@ -654,7 +607,7 @@ bool pikaci_sandbox_path_exists(struct pikaci_sandbox *sandbox, const char *path
 struct changes_walk {
 	struct pikaci_sandbox *sandbox;
 	struct pikaci_sandbox_change *changes;
-	size_t count;
+	size_t count, capacity;
 };
 
 static char change_kind(const struct pikaci_sandbox *sandbox, const char *inner,
@@ -677,7 +630,7 @@ static int changes_entry(void *userdata, int dir, const char *name, const char *
                          const struct stat *st)
 {
 	struct changes_walk *walk = userdata;
-	struct pikaci_sandbox_change *grown;
+	char *copy;
 	char kind;
 
 	if (upper_is_prepared(walk->sandbox, inner))
@@ -685,15 +638,10 @@ static int changes_entry(void *userdata, int dir, const char *name, const char *
 	kind = change_kind(walk->sandbox, inner, st);
 	if (!kind)
 		return 0;
-	grown = realloc(walk->changes, (walk->count + 1) * sizeof(*grown));
-	if (!grown)
+	if (ARRAY_GROW(walk->changes, walk->capacity, walk->count + 1) < 0 ||
+	    !(copy = strdup(inner)))
 		return -ENOMEM;
-	walk->changes = grown;
-	grown[walk->count].kind = kind;
-	grown[walk->count].path = strdup(inner);
-	if (!grown[walk->count].path)
-		return -ENOMEM;
-	walk->count++;
+	walk->changes[walk->count++] = (struct pikaci_sandbox_change){ .kind = kind, .path = copy };
 	return 0;
 }
 
@@ -741,8 +689,10 @@ static int copy_bytes(int from, int to)
 				continue;
 			return -errno;
 		}
-		if (write_all(to, chunk, (size_t)n) < 0)
-			return -errno;
+		int r = write_all(to, chunk, (size_t)n);
+
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }
