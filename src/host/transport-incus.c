@@ -25,6 +25,7 @@
 #include "incus-api.h"
 #include "pikaci-contract.h"
 #include "sandbox.h"
+#include "shared.h"
 #include "transport.h"
 
 #define DEFAULT_SOCKET "/var/lib/incus/unix.socket"
@@ -47,7 +48,7 @@
 /* A NULL-terminated list of malloc'd strings. */
 struct strv {
 	char **items;
-	size_t count;
+	size_t count, capacity;
 };
 
 struct incus {
@@ -73,10 +74,9 @@ struct incus {
 /* One HTTP answer. */
 struct reply {
 	long http;
-	char *body; /* NUL-terminated */
-	size_t length, capacity;
-	size_t max;      /* a body beyond this many bytes is too big: the transfer stops */
-	bool keep_going; /* ... keeping the first max bytes (logs), rather than none (files) */
+	struct buffer body; /* NUL-terminated once incus_http() returns 0 */
+	size_t max;         /* a body beyond this many bytes is too big: the transfer stops */
+	bool keep_going;    /* ... keeping the first max bytes (logs), rather than none (files) */
 	bool too_big;
 	char file_type[16]; /* X-Incus-Type: file, directory, symlink; "" when not a file answer */
 };
@@ -85,14 +85,6 @@ struct reply {
 static void reaper_note(char kind, const char *name);
 
 /* --- Small helpers ------------------------------------------------------------------------- */
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static bool strv_contains(const struct strv *strv, const char *item)
 {
@@ -104,18 +96,14 @@ static bool strv_contains(const struct strv *strv, const char *item)
 
 static int strv_add(struct strv *strv, const char *item)
 {
-	char **grown;
+	char *copy;
 
 	if (strv_contains(strv, item))
 		return 0;
-	grown = realloc(strv->items, (strv->count + 2) * sizeof(*grown));
-	if (!grown)
+	if (ARRAY_GROW(strv->items, strv->capacity, strv->count + 2) < 0 || !(copy = strdup(item)))
 		return -ENOMEM;
-	strv->items = grown;
-	grown[strv->count] = strdup(item);
-	if (!grown[strv->count])
-		return -ENOMEM;
-	grown[++strv->count] = NULL;
+	strv->items[strv->count++] = copy;
+	strv->items[strv->count] = NULL;
 	return 0;
 }
 
@@ -129,7 +117,7 @@ static void strv_clear(struct strv *strv)
 
 static void reply_clear(struct reply *reply)
 {
-	free(reply->body);
+	buffer_clear(&reply->body);
 	memset(reply, 0, sizeof(*reply));
 }
 
@@ -160,28 +148,15 @@ static size_t reply_write(char *bytes, size_t size, size_t count, void *userdata
 	/* Past the cap the transfer stops, so an endless body costs neither memory nor time. */
 	if (reply->too_big)
 		return 0;
-	room = reply->max - reply->length;
+	room = reply->max - reply->body.length;
 	if (length > room) {
 		reply->too_big = true;
 		if (!reply->keep_going || room == 0)
 			return 0;
 		length = room;
 	}
-	if (reply->length + length + 1 > reply->capacity) {
-		size_t capacity = reply->capacity ? reply->capacity : 4096;
-		char *grown;
-
-		while (capacity < reply->length + length + 1)
-			capacity *= 2;
-		grown = realloc(reply->body, capacity);
-		if (!grown)
-			return 0;
-		reply->body = grown;
-		reply->capacity = capacity;
-	}
-	memcpy(reply->body + reply->length, bytes, length);
-	reply->length += length;
-	reply->body[reply->length] = '\0';
+	if (buffer_append(&reply->body, bytes, length) < 0)
+		return 0;
 	return reply->too_big ? 0 : size * count;
 }
 
@@ -209,50 +184,29 @@ static int curl_errno(CURLcode code)
 }
 
 /*
- * One request: method on path (relative to the base URL), an optional body, the answer in
- * *reply (whatever its HTTP status), all by `deadline` (monotonic); `quiet` is how long the
- * server may rightly send nothing (a /wait's own timeout). Negative only when no HTTP answer
- * came (-ETIMEDOUT when time ran out); `what` says in the error what the request was for.
+ * "Expect:" and then the caller's headers: curl sends "Expect: 100-continue" with large
+ * bodies, and Incus needs no such round trip. NULL when out of memory.
  */
-static int incus_http(struct incus *incus, const char *what, const char *method, const char *path,
-                      struct curl_slist *headers, const void *body, size_t length, double deadline,
-                      long quiet, struct reply *reply)
+static struct curl_slist *http_headers(const struct curl_slist *headers)
 {
-	struct curl_slist *all = NULL, *added;
-	double left = deadline - now();
-	char *url = NULL;
-	long left_ms;
-	CURLcode code;
-	int r;
+	struct curl_slist *all = curl_slist_append(NULL, "Expect:"), *added;
 
-	if (left <= 0.001) {
-		r = pikaci_transport_fail(
-		        &incus->base, -ETIMEDOUT,
-		        "%s (%s %s): out of time (the bound of this phase is spent)", what, method,
-		        path);
-		goto out;
-	}
-	left_ms = (long)ceil(left * 1000);
-	if (asprintf(&url, "%s%s", incus->base_url, path) < 0) {
-		url = NULL;
-		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
-		goto out;
-	}
-	/* curl sends "Expect: 100-continue" with large bodies; Incus needs no such round trip. */
-	all = curl_slist_append(NULL, "Expect:");
-	if (!all) {
-		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
-		goto out;
-	}
-	for (struct curl_slist *h = headers; h; h = h->next) {
+	for (const struct curl_slist *h = headers; all && h; h = h->next) {
 		added = curl_slist_append(all, h->data);
 		if (!added) {
-			r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
-			goto out;
+			curl_slist_free_all(all);
+			return NULL;
 		}
 		all = added;
 	}
+	return all;
+}
 
+/* Sets the reset handle up for one request: where, how long, with what, into *reply. */
+static void http_setup(struct incus *incus, const char *method, const char *url,
+                       struct curl_slist *headers, const void *body, size_t length, long left_ms,
+                       long quiet, struct reply *reply)
+{
 	curl_easy_reset(incus->curl);
 	incus->curl_error[0] = '\0';
 	curl_easy_setopt(incus->curl, CURLOPT_URL, url);
@@ -273,7 +227,7 @@ static int incus_http(struct incus *incus, const char *what, const char *method,
 		if (incus->ca)
 			curl_easy_setopt(incus->curl, CURLOPT_CAINFO, incus->ca);
 	}
-	curl_easy_setopt(incus->curl, CURLOPT_HTTPHEADER, all);
+	curl_easy_setopt(incus->curl, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(incus->curl, CURLOPT_WRITEFUNCTION, reply_write);
 	curl_easy_setopt(incus->curl, CURLOPT_WRITEDATA, reply);
 	curl_easy_setopt(incus->curl, CURLOPT_HEADERFUNCTION, reply_header);
@@ -291,10 +245,39 @@ static int incus_http(struct incus *incus, const char *what, const char *method,
 			curl_easy_setopt(incus->curl, CURLOPT_POSTFIELDS, body ? body : "");
 		}
 	}
+}
 
+/*
+ * One request: method on path (relative to the base URL), an optional body, the answer in
+ * *reply (whatever its HTTP status), all by `deadline` (monotonic); `quiet` is how long the
+ * server may rightly send nothing (a /wait's own timeout). Negative only when no HTTP answer
+ * came (-ETIMEDOUT when time ran out); `what` says in the error what the request was for.
+ */
+static int incus_http(struct incus *incus, const char *what, const char *method, const char *path,
+                      struct curl_slist *headers, const void *body, size_t length, double deadline,
+                      long quiet, struct reply *reply)
+{
+	struct curl_slist *all = NULL;
+	double left = deadline - monotonic_seconds();
+	char *url = NULL;
+	CURLcode code;
+	int r;
+
+	if (left <= 0.001)
+		return pikaci_transport_fail(
+		        &incus->base, -ETIMEDOUT,
+		        "%s (%s %s): out of time (the bound of this phase is spent)", what, method,
+		        path);
+	all = http_headers(headers);
+	if (!all || asprintf(&url, "%s%s", incus->base_url, path) < 0) {
+		url = NULL;
+		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+		goto out;
+	}
+	http_setup(incus, method, url, all, body, length, (long)ceil(left * 1000), quiet, reply);
 	code = curl_easy_perform(incus->curl);
 	/* A log still coming when time is up is cut there, as one past its size cap is. */
-	if (code == CURLE_OPERATION_TIMEDOUT && reply->keep_going && reply->length > 0)
+	if (code == CURLE_OPERATION_TIMEDOUT && reply->keep_going && reply->body.length > 0)
 		reply->too_big = true;
 	if (code != CURLE_OK && !reply->too_big) {
 		r = pikaci_transport_fail(
@@ -305,14 +288,9 @@ static int incus_http(struct incus *incus, const char *what, const char *method,
 		goto out;
 	}
 	curl_easy_getinfo(incus->curl, CURLINFO_RESPONSE_CODE, &reply->http);
-	if (!reply->body) {
-		reply->body = calloc(1, 1);
-		if (!reply->body) {
-			r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
-			goto out;
-		}
-	}
 	r = 0;
+	if (!reply->body.data && buffer_append(&reply->body, "", 0) < 0)
+		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
 out:
 	curl_slist_free_all(all);
 	free(url);
@@ -350,11 +328,12 @@ static int incus_json(struct incus *incus, const char *what, const char *method,
 		                          what, method, path, reply.http, reply.max);
 		goto out;
 	}
-	r = pikaci_incus_response_parse(reply.body, reply.length, ret_response, why, sizeof(why));
+	r = pikaci_incus_response_parse(reply.body.data, reply.body.length, ret_response, why,
+	                                sizeof(why));
 	if (r < 0) {
 		r = pikaci_transport_fail(&incus->base, r == -ENOMEM ? r : -EPROTO,
 		                          "%s (%s %s): Incus answered HTTP %ld and %s: %.80s", what,
-		                          method, path, reply.http, why, reply.body);
+		                          method, path, reply.http, why, reply.body.data);
 		goto out;
 	}
 	*ret_http = reply.http;
@@ -405,7 +384,7 @@ out:
 /* Sleeps `seconds`, but not past `deadline`. */
 static void sleep_until(double seconds, double deadline)
 {
-	double left = deadline - now();
+	double left = deadline - monotonic_seconds();
 	struct timespec ts;
 
 	if (seconds > left)
@@ -424,7 +403,7 @@ static void sleep_until(double seconds, double deadline)
  */
 static void wait_back_off(double asked_at, long seconds, double deadline, double *pause)
 {
-	if (now() - asked_at >= (double)seconds - 0.5) {
+	if (monotonic_seconds() - asked_at >= (double)seconds - 0.5) {
 		*pause = 0;
 		return;
 	}
@@ -448,7 +427,7 @@ static int incus_wait(struct incus *incus, const char *what, const char *operati
 	int r;
 
 	for (;;) {
-		double left = deadline - now(), asked_at;
+		double left = deadline - monotonic_seconds(), asked_at;
 		long seconds;
 
 		if (left <= 0) {
@@ -463,11 +442,11 @@ static int incus_wait(struct incus *incus, const char *what, const char *operati
 			goto out;
 		}
 		pikaci_incus_response_clear(&response);
-		asked_at = now();
+		asked_at = monotonic_seconds();
 		r = incus_json(incus, what, "GET", path, NULL, deadline + PIKACI_INCUS_WAIT_SLACK,
 		               seconds, &http, &response);
 		/* The server held the answer past the deadline: the operation is still running. */
-		if (r == -ETIMEDOUT && now() >= deadline) {
+		if (r == -ETIMEDOUT && monotonic_seconds() >= deadline) {
 			r = -ETIME;
 			goto out;
 		}
@@ -619,7 +598,8 @@ static int incus_file_get(struct incus *incus, const char *method, const char *g
 		                          reply->http);
 		goto out;
 	}
-	r = pikaci_incus_response_parse(reply->body, reply->length, &response, why, sizeof(why));
+	r = pikaci_incus_response_parse(reply->body.data, reply->body.length, &response, why,
+	                                sizeof(why));
 	if (r < 0) {
 		r = pikaci_transport_fail(&incus->base, -EPROTO,
 		                          "%s (GET %s): Incus answered HTTP %ld and %s", what, path,
@@ -674,7 +654,8 @@ static int incus_list(struct incus *incus, const char *guest_dir, struct strv *l
 		r = 0; /* a file where the folder should be: it has no entries */
 		goto out;
 	}
-	r = pikaci_incus_response_parse(reply.body, reply.length, &response, why, sizeof(why));
+	r = pikaci_incus_response_parse(reply.body.data, reply.body.length, &response, why,
+	                                sizeof(why));
 	if (r < 0 || !json_is_array(response.metadata)) {
 		r = pikaci_transport_fail(&incus->base, -EPROTO,
 		                          "listing %s in %s: Incus answered %s", guest_dir,
@@ -770,7 +751,8 @@ static int incus_push(struct incus *incus, const char *guest_path, bool director
 	               &reply);
 	if (r < 0)
 		goto out;
-	r = pikaci_incus_response_parse(reply.body, reply.length, &response, why, sizeof(why));
+	r = pikaci_incus_response_parse(reply.body.data, reply.body.length, &response, why,
+	                                sizeof(why));
 	if (r < 0) {
 		r = pikaci_transport_fail(&incus->base, -EPROTO,
 		                          "%s (POST %s): Incus answered HTTP %ld and %s", what,
@@ -884,7 +866,7 @@ static int incus_fetch_log(struct incus *incus, const char *log, char **ret_byte
 	if (r < 0)
 		goto out;
 	if (reply.http != 200) {
-		if (pikaci_incus_response_parse(reply.body, reply.length, &response, why,
+		if (pikaci_incus_response_parse(reply.body.data, reply.body.length, &response, why,
 		                                sizeof(why)) == 0)
 			r = incus_check(incus, "reading the exec output", "GET", path, reply.http,
 			                &response);
@@ -897,9 +879,7 @@ static int incus_fetch_log(struct incus *incus, const char *log, char **ret_byte
 		goto out;
 	}
 	*truncated = *truncated || reply.too_big;
-	*ret_bytes = reply.body;
-	*ret_length = reply.length;
-	reply.body = NULL;
+	*ret_bytes = buffer_steal(&reply.body, ret_length);
 	/* Best effort: a log left behind costs disk, not correctness. */
 	incus_json(incus, "deleting the exec output", "DELETE", path, NULL, incus->deadline, 0,
 	           &http, &response);
@@ -949,7 +929,8 @@ static void incus_stop_guest(struct incus *incus, const char *operation,
 			incus_operate(incus, "stopping the timed-out guest", "PUT", path, body);
 		/* The exec operation ends with it. */
 		incus_wait(incus, "waiting for the stopped exec", operation,
-		           fmin(now() + SETTLE_SECONDS, incus->deadline), false, ret_final);
+		           fmin(monotonic_seconds() + SETTLE_SECONDS, incus->deadline), false,
+		           ret_final);
 	} else {
 		/* Someone else's instance: cancel the exec (Incus may refuse: best effort). */
 		path = pikaci_incus_url_new(operation, incus->project);
@@ -962,6 +943,116 @@ static void incus_stop_guest(struct incus *incus, const char *operation,
 	free(path);
 }
 
+/*
+ * Asks Incus to start argv (POST /exec) by `deadline`: *ret_response holds the exec's
+ * operation. `what` names the run in errors.
+ */
+static int incus_exec_start(struct incus *incus, char *const argv[], const char *what,
+                            double deadline, struct pikaci_incus_response *ret_response)
+{
+	json_t *body = NULL;
+	char *path = NULL;
+	int r;
+
+	path = pikaci_incus_instance_url_new(incus->instance, "/exec", incus->project);
+	if (!path) {
+		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+		goto out;
+	}
+	/* The environment was checked by new(): only an argument can be refused here. */
+	body = pikaci_incus_exec_request_new(argv, incus->environment.items);
+	if (!body) {
+		r = pikaci_transport_fail(&incus->base, -EINVAL,
+		                          "%s: an argument is not UTF-8 (or out of memory)", what);
+		goto out;
+	}
+	r = incus_ask(incus, what, "POST", path, body, deadline, ret_response);
+	if (r < 0)
+		goto out;
+	if (ret_response->type != PIKACI_INCUS_ASYNC)
+		r = pikaci_transport_fail(
+		        &incus->base, -EPROTO,
+		        "%s (POST %s): Incus answered a %s body, not an operation", what, path,
+		        ret_response->type == PIKACI_INCUS_SYNC ? "sync" : "error");
+out:
+	json_decref(body);
+	free(path);
+	return r;
+}
+
+/*
+ * Waits for the exec `operation` begun at `started` until started + deadline and fills
+ * *result's end (exit code or timeout, seconds); *ret_final gets the operation's end.
+ */
+static int incus_exec_end(struct incus *incus, const char *what, const char *operation,
+                          double started, double deadline, struct pikaci_incus_operation *ret_final,
+                          struct pikaci_transport_result *result)
+{
+	struct pikaci_transport *t = &incus->base;
+	char answer[sizeof(t->error)];
+	int r;
+
+	t->error[0] = '\0';
+	r = incus_wait(incus, what, operation, started + deadline, true, ret_final);
+	/* What follows (stopping, the output, collecting) has the bound of a phase. */
+	incus->deadline = monotonic_seconds() + incus->setup_seconds;
+	if (r == -ETIME) {
+		/* [D5]: what it wrote until it was stopped still comes back, when Incus has it. */
+		result->timed_out = true;
+		result->exit_code = -1;
+		result->seconds = monotonic_seconds() - started;
+		incus_stop_guest(incus, operation, ret_final);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (ret_final->status_code == 200 && ret_final->has_return) {
+		result->seconds = monotonic_seconds() - started;
+		result->exit_code = ret_final->return_code;
+		return 0;
+	}
+	/* "Command not found" and the like: the guest never ran. */
+	snprintf(answer, sizeof(answer), "%s", t->error);
+	incus_drop_logs(incus, ret_final);
+	return pikaci_transport_fail(t, strstr(ret_final->err, "not found") ? -ENOENT : -EIO,
+	                             "%s: the exec operation %s ended %s (status_code %d): %s%s%s",
+	                             what, operation, ret_final->status, ret_final->status_code,
+	                             ret_final->err[0] ? ret_final->err : "(no error text)",
+	                             answer[0] ? "; its wait said: " : "", answer);
+}
+
+/* Fetches the exec's two logs into *result (never NULL after: an empty output is ""). */
+static int incus_exec_output(struct incus *incus, const struct pikaci_incus_operation *operation,
+                             struct pikaci_transport_result *result)
+{
+	int r;
+
+	for (int stream = 1; stream <= 2; stream++) {
+		const char *log = stream == 1 ? operation->stdout_log : operation->stderr_log;
+
+		if (!log)
+			continue;
+		r = incus_fetch_log(incus, log, stream == 1 ? &result->out : &result->err,
+		                    stream == 1 ? &result->out_length : &result->err_length,
+		                    &result->truncated);
+		/*
+		 * After a timeout the output is a bonus: a log Incus lost does not fail the run;
+		 * nor does one the phase's time ran out for (the output is then cut).
+		 */
+		if (r == -ETIMEDOUT)
+			result->truncated = true;
+		else if (r < 0 && !result->timed_out)
+			return r;
+	}
+	if (!result->out)
+		result->out = calloc(1, 1);
+	if (!result->err)
+		result->err = calloc(1, 1);
+	if (!result->out || !result->err)
+		return pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+	return 0;
+}
+
 static int incus_run(struct pikaci_transport *t, char *const argv[], double deadline,
                      pikaci_output_fn output, void *userdata, struct pikaci_transport_result *ret)
 {
@@ -969,8 +1060,7 @@ static int incus_run(struct pikaci_transport *t, char *const argv[], double dead
 	struct pikaci_transport_result result = { 0 };
 	struct pikaci_incus_response response = { 0 };
 	struct pikaci_incus_operation operation = { 0 };
-	json_t *body = NULL;
-	char *path = NULL, what[PATH_MAX + 64];
+	char what[PATH_MAX + 64];
 	double started;
 	int r;
 
@@ -978,87 +1068,17 @@ static int incus_run(struct pikaci_transport *t, char *const argv[], double dead
 	if (r < 0)
 		goto out;
 	snprintf(what, sizeof(what), "running %s in %s", argv[0], incus->instance);
-	path = pikaci_incus_instance_url_new(incus->instance, "/exec", incus->project);
-	if (!path) {
-		r = pikaci_transport_fail(t, -ENOMEM, "out of memory");
-		goto out;
-	}
-	/* The environment was checked by new(): only an argument can be refused here. */
-	body = pikaci_incus_exec_request_new(argv, incus->environment.items);
-	if (!body) {
-		r = pikaci_transport_fail(t, -EINVAL,
-		                          "%s: an argument is not UTF-8 (or out of memory)", what);
-		goto out;
-	}
-
 	/* [D5]: the run, from the exec request on, has the caller's deadline. */
-	started = now();
-	r = incus_ask(incus, what, "POST", path, body, started + deadline, &response);
+	started = monotonic_seconds();
+	r = incus_exec_start(incus, argv, what, started + deadline, &response);
 	if (r < 0)
 		goto out;
-	if (response.type != PIKACI_INCUS_ASYNC) {
-		r = pikaci_transport_fail(
-		        t, -EPROTO, "%s (POST %s): Incus answered a %s body, not an operation",
-		        what, path, response.type == PIKACI_INCUS_SYNC ? "sync" : "error");
+	r = incus_exec_end(incus, what, response.operation, started, deadline, &operation, &result);
+	if (r < 0)
 		goto out;
-	}
-	t->error[0] = '\0';
-	r = incus_wait(incus, what, response.operation, started + deadline, true, &operation);
-	/* What follows (stopping, the output, collecting) has the bound of a phase. */
-	incus->deadline = now() + incus->setup_seconds;
-	if (r == -ETIME) {
-		/* [D5]: what it wrote until it was stopped still comes back, when Incus has it. */
-		result.timed_out = true;
-		result.exit_code = -1;
-		result.seconds = now() - started;
-		incus_stop_guest(incus, response.operation, &operation);
-		r = 0;
-	} else if (r < 0) {
+	r = incus_exec_output(incus, &operation, &result);
+	if (r < 0)
 		goto out;
-	} else if (operation.status_code != 200 || !operation.has_return) {
-		/* "Command not found" and the like: the guest never ran. */
-		char answer[sizeof(t->error)];
-
-		snprintf(answer, sizeof(answer), "%s", t->error);
-		incus_drop_logs(incus, &operation);
-		r = pikaci_transport_fail(
-		        t, strstr(operation.err, "not found") ? -ENOENT : -EIO,
-		        "%s: the exec operation %s ended %s (status_code %d): %s%s%s", what,
-		        response.operation, operation.status, operation.status_code,
-		        operation.err[0] ? operation.err : "(no error text)",
-		        answer[0] ? "; its wait said: " : "", answer);
-		goto out;
-	} else {
-		result.seconds = now() - started;
-		result.exit_code = operation.return_code;
-	}
-	for (int stream = 1; stream <= 2; stream++) {
-		const char *log = stream == 1 ? operation.stdout_log : operation.stderr_log;
-
-		if (!log)
-			continue;
-		r = incus_fetch_log(incus, log, stream == 1 ? &result.out : &result.err,
-		                    stream == 1 ? &result.out_length : &result.err_length,
-		                    &result.truncated);
-		/*
-		 * After a timeout the output is a bonus: a log Incus lost does not fail the run;
-		 * nor does one the phase's time ran out for (the output is then cut).
-		 */
-		if (r == -ETIMEDOUT)
-			result.truncated = true;
-		else if (r < 0 && !result.timed_out)
-			goto out;
-	}
-	r = 0;
-	/* Never NULL: an empty output is an empty string. */
-	if (!result.out)
-		result.out = calloc(1, 1);
-	if (!result.err)
-		result.err = calloc(1, 1);
-	if (!result.out || !result.err) {
-		r = pikaci_transport_fail(t, -ENOMEM, "out of memory");
-		goto out;
-	}
 	/* Incus records the output: it arrives whole, once the guest has finished. */
 	if (output) {
 		output(userdata, 1, result.out, result.out_length);
@@ -1070,8 +1090,6 @@ out:
 	pikaci_transport_result_clear(&result);
 	pikaci_incus_operation_clear(&operation);
 	pikaci_incus_response_clear(&response);
-	json_decref(body);
-	free(path);
 	return r;
 }
 
@@ -1105,9 +1123,7 @@ static int incus_collect(struct pikaci_transport *t, const char *guest_path, siz
 		                          incus->instance, max_length);
 		goto out;
 	}
-	*ret_bytes = reply.body;
-	*ret_length = reply.length;
-	reply.body = NULL;
+	*ret_bytes = buffer_steal(&reply.body, ret_length);
 	r = 0;
 out:
 	reply_clear(&reply);
@@ -1201,10 +1217,10 @@ static void incus_free(struct pikaci_transport *t)
 		char *path = pikaci_incus_instance_url_new(incus->instance, "", incus->project);
 		int r = -ENOMEM;
 
-		incus->deadline = now() + incus->setup_seconds / 2;
+		incus->deadline = monotonic_seconds() + incus->setup_seconds / 2;
 		if (body && state)
 			incus_operate(incus, "stopping the guest", "PUT", state, body);
-		incus->deadline = now() + incus->setup_seconds / 2;
+		incus->deadline = monotonic_seconds() + incus->setup_seconds / 2;
 		if (path)
 			r = incus_operate(incus, "deleting the guest", "DELETE", path, NULL);
 		/* Gone (or never made): the reaper can forget it; else it tries again at exit. */
@@ -1415,7 +1431,7 @@ static int incus_alloc(const struct pikaci_incus_options *options, struct incus 
 	incus->base.ops = &incus_ops;
 	incus->setup_seconds =
 	        options->setup_seconds > 0 ? options->setup_seconds : PIKACI_INCUS_SETUP_SECONDS;
-	incus->deadline = now() + incus->setup_seconds;
+	incus->deadline = monotonic_seconds() + incus->setup_seconds;
 	if (options->url) {
 		size_t length = strlen(options->url);
 
@@ -1586,8 +1602,9 @@ static void reaper_sweep(struct incus *incus, struct strv *names, bool final)
 	const int unknown_rounds = 6;
 	bool again = true;
 
-	incus->deadline = now() + incus->setup_seconds;
-	for (int round = 0; again && names->count > 0 && now() < incus->deadline; round++) {
+	incus->deadline = monotonic_seconds() + incus->setup_seconds;
+	for (int round = 0; again && names->count > 0 && monotonic_seconds() < incus->deadline;
+	     round++) {
 		if (round > 0)
 			sleep_until(0.5, incus->deadline);
 		again = false;
