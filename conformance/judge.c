@@ -12,35 +12,35 @@
 #include "clauses.h"
 #include "judge.h"
 #include "pikaci-contract.h"
+#include "shared.h"
 
 static void add(struct verdict *v, const char *clause, bool ok, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
 
 static void add(struct verdict *v, const char *clause, bool ok, const char *fmt, ...)
 {
-	struct check *grown = realloc(v->checks, (v->n_checks + 1) * sizeof(*grown));
 	va_list ap;
 	char *message = NULL;
 
-	if (!grown)
-		abort(); /* a judge that cannot record a finding must not report a pass */
-	v->checks = grown;
+	/* A judge that cannot record a finding must not report a pass. */
+	if (ARRAY_GROW(v->checks, v->checks_capacity, v->n_checks + 1) < 0)
+		abort();
 	va_start(ap, fmt);
 	if (vasprintf(&message, fmt, ap) < 0)
 		abort();
 	va_end(ap);
-	grown[v->n_checks++] = (struct check){ .clause = clause, .ok = ok, .message = message };
+	v->checks[v->n_checks++] = (struct check){ .clause = clause, .ok = ok, .message = message };
 	if (!ok)
 		v->n_failed++;
 }
 
 static void not_applicable(struct verdict *v, const char *clause, const char *why)
 {
-	char **grown = realloc(v->not_applicable, (v->n_not_applicable + 1) * sizeof(*grown));
+	size_t n = v->n_not_applicable;
 
-	if (!grown || asprintf(&grown[v->n_not_applicable], "%s: %s", clause, why) < 0)
+	if (ARRAY_GROW(v->not_applicable, v->not_applicable_capacity, n + 1) < 0 ||
+	    asprintf(&v->not_applicable[n], "%s: %s", clause, why) < 0)
 		abort();
-	v->not_applicable = grown;
 	v->n_not_applicable++;
 }
 

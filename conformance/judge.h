@@ -66,6 +66,7 @@ struct verdict {
 	size_t n_failed;
 	size_t n_not_applicable;
 	char **not_applicable; /* "B5: why" for checks the transport cannot make */
+	size_t checks_capacity, not_applicable_capacity; /* ARRAY_GROW's */
 };
 
 void judge(const struct observation *o, struct verdict *ret);
