@@ -501,16 +501,11 @@ static bool process_read(int pid, struct pikaci_sandbox_process *ret)
 {
 	char path[64], stat[1024], state;
 	const char *open_paren, *close_paren;
-	size_t n, comm_length;
-	FILE *f;
+	size_t comm_length;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "re");
-	if (!f)
+	if (read_file_head(path, stat, sizeof(stat)) < 0)
 		return false;
-	n = fread(stat, 1, sizeof(stat) - 1, f);
-	fclose(f);
-	stat[n] = '\0';
 	open_paren = strchr(stat, '(');
 	close_paren = strrchr(stat, ')');
 	if (!open_paren || !close_paren || close_paren < open_paren)

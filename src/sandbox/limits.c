@@ -87,16 +87,10 @@ static uint64_t read_key(const char *dir, const char *file, const char *key)
 static bool has_word(const char *dir, const char *file, const char *word)
 {
 	char path[1200], text[512];
-	size_t n;
-	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	f = fopen(path, "re");
-	if (!f)
+	if (read_file_head(path, text, sizeof(text)) < 0)
 		return false;
-	n = fread(text, 1, sizeof(text) - 1, f);
-	fclose(f);
-	text[n] = '\0';
 	for (char *p = strtok(text, " \n"); p; p = strtok(NULL, " \n"))
 		if (strcmp(p, word) == 0)
 			return true;

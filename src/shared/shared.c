@@ -109,6 +109,38 @@ int read_file(const char *path, size_t max, char **ret_bytes, size_t *ret_length
 	return r;
 }
 
+ssize_t read_file_head(const char *path, char *buffer, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	struct stat st;
+	size_t length = 0;
+	ssize_t r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		r = -errno;
+	else if (!S_ISREG(st.st_mode))
+		r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	while (r == 0 && length + 1 < size) {
+		ssize_t n = read(fd, buffer + length, size - 1 - length);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			r = -errno;
+		if (n <= 0)
+			break;
+		length += (size_t)n;
+	}
+	close(fd);
+	if (r < 0)
+		return r;
+	if (size > 0)
+		buffer[length] = '\0';
+	return (ssize_t)length;
+}
+
 const char *read_file_error(int r)
 {
 	switch (r) {

@@ -41,6 +41,13 @@ int read_file(const char *path, size_t max, char **ret_bytes, size_t *ret_length
 /* The same on an open file descriptor (which it does not close). */
 int read_fd(int fd, size_t max, char **ret_bytes, size_t *ret_length);
 
+/*
+ * Reads the first size - 1 bytes (at most) of the regular file at path into buffer, NUL-
+ * terminated: for short kernel files (/proc, cgroupfs) read into a fixed buffer, where the rest
+ * does not matter. The length read, or read_file()'s errors (but never -EFBIG).
+ */
+ssize_t read_file_head(const char *path, char *buffer, size_t size);
+
 /* A reason for read_file()'s codes, worded for a person: "not a regular file", ... */
 const char *read_file_error(int r);
 

@@ -102,6 +102,26 @@ static void test_read_refuses_what_is_not_a_file(void **state)
 	assert_string_equal(read_file_error(-ENOENT), strerror(ENOENT));
 }
 
+static void test_read_head(void **state)
+{
+	struct folder *f = *state;
+	char head[4];
+
+	assert_int_equal(write_file(f->file, "abcdef", 6, 0644), 0);
+	/* The head, cut to fit and NUL-terminated; a short file whole. */
+	assert_int_equal(read_file_head(f->file, head, sizeof(head)), 3);
+	assert_string_equal(head, "abc");
+	assert_int_equal(write_file(f->file, "x", 1, 0644), 0);
+	assert_int_equal(read_file_head(f->file, head, sizeof(head)), 1);
+	assert_string_equal(head, "x");
+	/* A kernel file whose size says 0 is read all the same. */
+	assert_true(read_file_head("/proc/self/stat", head, sizeof(head)) > 0);
+	/* Refusals: as read_file()'s. */
+	assert_int_equal(read_file_head(f->path, head, sizeof(head)), -EISDIR);
+	assert_int_equal(read_file_head("/dev/null", head, sizeof(head)), -EINVAL);
+	assert_int_equal(read_file_head("/nonexistent/x", head, sizeof(head)), -ENOENT);
+}
+
 static void test_read_error_is_an_error(void **state)
 {
 	char *bytes = NULL;
@@ -326,6 +346,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_cap, folder_setup, folder_teardown),
 		cmocka_unit_test_setup_teardown(test_read_refuses_what_is_not_a_file, folder_setup,
 		                                folder_teardown),
+		cmocka_unit_test_setup_teardown(test_read_head, folder_setup, folder_teardown),
 		cmocka_unit_test(test_read_error_is_an_error),
 		cmocka_unit_test(test_write_all_errors),
 		cmocka_unit_test(test_array_grow),
