@@ -280,29 +280,14 @@ void pikaci_incus_operation_clear(struct pikaci_incus_operation *operation)
 
 /* A growing string; any allocation failure sticks and makes the result NULL. */
 struct text {
-	char *bytes;
-	size_t length, capacity;
+	struct buffer buffer;
 	bool failed;
 };
 
 static void text_add(struct text *text, const char *bytes, size_t length)
 {
-	if (text->failed)
-		return;
-	if (text->length + length + 1 > text->capacity) {
-		size_t capacity = (text->length + length + 1) * 2;
-		char *grown = realloc(text->bytes, capacity);
-
-		if (!grown) {
-			text->failed = true;
-			return;
-		}
-		text->bytes = grown;
-		text->capacity = capacity;
-	}
-	memcpy(text->bytes + text->length, bytes, length);
-	text->length += length;
-	text->bytes[text->length] = '\0';
+	if (!text->failed && buffer_append(&text->buffer, bytes, length) < 0)
+		text->failed = true;
 }
 
 static void text_add_string(struct text *text, const char *string)
@@ -329,24 +314,22 @@ static void text_add_escaped(struct text *text, const char *string, bool keep_sl
 
 static void text_add_project(struct text *text, const char *project)
 {
+	bool has_query = text->buffer.data && strchr(text->buffer.data, '?');
+
 	if (!project)
 		return;
-	text_add_string(text, text->bytes && strchr(text->bytes, '?') ? "&project=" : "?project=");
+	text_add_string(text, has_query ? "&project=" : "?project=");
 	text_add_escaped(text, project, false);
 }
 
 static char *text_steal(struct text *text)
 {
-	char *bytes;
-
 	if (text->failed) {
-		free(text->bytes);
-		memset(text, 0, sizeof(*text));
+		buffer_clear(&text->buffer);
+		text->failed = false;
 		return NULL;
 	}
-	bytes = text->bytes ? text->bytes : strdup("");
-	memset(text, 0, sizeof(*text));
-	return bytes;
+	return buffer_steal(&text->buffer, NULL);
 }
 
 char *pikaci_incus_instance_url_new(const char *instance, const char *suffix, const char *project)
