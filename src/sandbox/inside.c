@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -502,6 +503,7 @@ static bool process_read(int pid, struct pikaci_sandbox_process *ret)
 	char path[64], stat[1024], state;
 	const char *open_paren, *close_paren;
 	size_t comm_length;
+	unsigned flags;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	if (read_file_head(path, stat, sizeof(stat)) < 0)
@@ -511,9 +513,11 @@ static bool process_read(int pid, struct pikaci_sandbox_process *ret)
 	if (!open_paren || !close_paren || close_paren < open_paren)
 		return false;
 	memset(ret, 0, sizeof(*ret));
-	if (sscanf(close_paren + 1, " %c %*d %d %d", &state, &ret->pgid, &ret->sid) != 3)
+	if (sscanf(close_paren + 1, " %c %*d %d %d %*d %*d %u", &state, &ret->pgid, &ret->sid,
+	           &flags) != 4)
 		return false;
-	if (state == 'Z' || state == 'X' || process_dying(pid))
+	/* PF_EXITING (0x4): a killed process on its way out, its signal already taken. */
+	if (state == 'Z' || state == 'X' || (flags & 0x4) || process_dying(pid))
 		return false;
 	comm_length = (size_t)(close_paren - open_paren - 1);
 	if (comm_length >= sizeof(ret->comm))
@@ -575,6 +579,19 @@ static _Noreturn void init_reap(const struct init_args *args, pid_t guest, doubl
 			};
 
 			survey_leftovers(&message);
+			/*
+			 * A process the guest killed just before it exited may not be gone yet
+			 * (its signal taken, its exit not done): look again a few times, briefly,
+			 * so only what really stays is reported. Costs nothing when none is left.
+			 */
+			for (int i = 0; i < 4 && message.n_leftovers > 0; i++) {
+				struct timespec pause = { .tv_nsec = 50 * 1000 * 1000 };
+
+				nanosleep(&pause, NULL);
+				message.n_leftovers = 0;
+				message.leftovers_truncated = false;
+				survey_leftovers(&message);
+			}
 			init_report(args->report, &message);
 			/* Leaving kills everything else in the namespace. */
 			init_exit(0);
