@@ -281,78 +281,82 @@ const struct preexisting *fixture_preexisting(const struct fixture *f, const cha
 	return NULL;
 }
 
-/* Loads one case; false (with problems added) when it is malformed. */
-static bool fixture_load(const char *corpus_dir, const char *id, struct fixture *f,
-                         struct problems *problems)
+/* case.json, read and parsed: a new reference, or NULL (with a problem added). */
+static json_t *case_json_read(const struct fixture *f, struct problems *problems)
 {
-	char path[4096], *text = NULL, *stdout_file = NULL;
-	size_t length = 0, stdout_length = 0;
+	char path[4096], *text = NULL;
+	size_t length = 0;
 	json_error_t jerr;
-	json_t *doc = NULL, *value;
-	const char *name, *s;
-	size_t before = problems->n_items;
+	json_t *doc;
 	int r;
-
-	memset(f, 0, sizeof(*f));
-	f->id = strdup(id);
-	if (asprintf(&f->dir, "%s/%s", corpus_dir, id) < 0)
-		f->dir = NULL;
-	if (!f->id || !f->dir) {
-		problems_add(problems, "%s: out of memory", id);
-		goto out;
-	}
-	if (!id_ok(id))
-		problems_add(problems, "%s: a case id is lowercase letters, digits and '-'", id);
 
 	snprintf(path, sizeof(path), "%s/case.json", f->dir);
 	r = read_file(path, FIXTURE_FILE_MAX, &text, &length);
 	if (r < 0) {
-		problems_add(problems, "%s: cannot read case.json: %s", id, read_file_error(r));
-		goto out;
+		problems_add(problems, "%s: cannot read case.json: %s", f->id, read_file_error(r));
+		return NULL;
 	}
 	doc = json_loadb(text, length, JSON_REJECT_DUPLICATES, &jerr);
-	if (!json_is_object(doc)) {
-		if (doc)
-			problems_add(problems, "%s: case.json is not a JSON object", id);
-		else
-			problems_add(problems, "%s: case.json: %s (line %d)", id, jerr.text,
-			             jerr.line);
-		goto out;
-	}
+	free(text);
+	if (json_is_object(doc))
+		return doc;
+	if (doc)
+		problems_add(problems, "%s: case.json is not a JSON object", f->id);
+	else
+		problems_add(problems, "%s: case.json: %s (line %d)", f->id, jerr.text, jerr.line);
+	json_decref(doc);
+	return NULL;
+}
+
+/* Every member of case.json is in case_members with its type, every required one is there. */
+static void case_members_check(const char *id, json_t *doc, struct problems *problems)
+{
+	const char *name;
+	json_t *value;
+
 	json_object_foreach(doc, name, value)
 	{
 		size_t k;
 
-		for (k = 0; k < sizeof(case_members) / sizeof(case_members[0]); k++)
+		for (k = 0; k < ELEMENTSOF(case_members); k++)
 			if (strcmp(case_members[k].name, name) == 0)
 				break;
-		if (k == sizeof(case_members) / sizeof(case_members[0]))
+		if (k == ELEMENTSOF(case_members))
 			problems_add(problems, "%s: case.json: unknown member \"%s\"", id, name);
 		else if (!type_ok(case_members[k].type, value))
 			problems_add(problems, "%s: case.json: \"%s\" must be %s", id, name,
 			             type_name(case_members[k].type));
 	}
-	for (size_t k = 0; k < sizeof(case_members) / sizeof(case_members[0]); k++)
+	for (size_t k = 0; k < ELEMENTSOF(case_members); k++)
 		if (case_members[k].required && !json_object_get(doc, case_members[k].name))
 			problems_add(problems, "%s: case.json: \"%s\" is required", id,
 			             case_members[k].name);
-	if (problems->n_items > before)
-		goto out;
+}
+
+/* What the case is: description, profile, clauses and tags. */
+static void fixture_load_identity(struct fixture *f, const json_t *doc, struct problems *problems)
+{
+	json_t *value;
 
 	f->description = strdup(json_string_value(json_object_get(doc, "description")));
 	if (profile_parse(json_string_value(json_object_get(doc, "profile")), &f->profile) < 0)
-		problems_add(problems, "%s: profile is \"contract\" or \"robustness\"", id);
+		problems_add(problems, "%s: profile is \"contract\" or \"robustness\"", f->id);
 	if (!string_array(json_object_get(doc, "clauses"), &f->clauses, &f->n_clauses) ||
 	    f->n_clauses == 0)
-		problems_add(problems, "%s: clauses is a non-empty array of clause ids", id);
+		problems_add(problems, "%s: clauses is a non-empty array of clause ids", f->id);
 	for (size_t i = 0; i < f->n_clauses; i++)
 		if (!clause_find(f->clauses[i]))
-			problems_add(problems, "%s: clause \"%s\" is not in CONTRACT.md", id,
+			problems_add(problems, "%s: clause \"%s\" is not in CONTRACT.md", f->id,
 			             f->clauses[i]);
 	if ((value = json_object_get(doc, "tags")) && !string_array(value, &f->tags, &f->n_tags))
-		problems_add(problems, "%s: tags is an array of strings", id);
+		problems_add(problems, "%s: tags is an array of strings", f->id);
+}
 
-	s = json_string_value(json_object_get(doc, "deliver"));
+/* How the request is delivered, and the outcome expected. */
+static void fixture_load_delivery(struct fixture *f, const json_t *doc, struct problems *problems)
+{
+	const char *s = json_string_value(json_object_get(doc, "deliver"));
+
 	if (!s || strcmp(s, "file") == 0)
 		f->deliver = PIKACI_DELIVER_FILE;
 	else if (strcmp(s, "absent") == 0)
@@ -365,7 +369,7 @@ static bool fixture_load(const char *corpus_dir, const char *id, struct fixture 
 		problems_add(problems,
 		             "%s: deliver \"%s\" is not file, absent, directory or "
 		             "no-argument",
-		             id, s);
+		             f->id, s);
 
 	s = json_string_value(json_object_get(doc, "outcome"));
 	if (strcmp(s, "accepted") == 0)
@@ -375,8 +379,15 @@ static bool fixture_load(const char *corpus_dir, const char *id, struct fixture 
 	else if (strcmp(s, "usage") == 0)
 		f->outcome = OUTCOME_USAGE;
 	else
-		problems_add(problems, "%s: outcome \"%s\" is not accepted, rejected or usage", id,
-		             s);
+		problems_add(problems, "%s: outcome \"%s\" is not accepted, rejected or usage",
+		             f->id, s);
+}
+
+/* A rejected case's reason (and member); the exit code, stated or implied. */
+static void fixture_load_reason(struct fixture *f, const json_t *doc, struct problems *problems)
+{
+	const char *id = f->id, *s;
+	json_t *value;
 
 	if ((s = json_string_value(json_object_get(doc, "reason"))))
 		f->reason = strdup(s);
@@ -408,6 +419,15 @@ static bool fixture_load(const char *corpus_dir, const char *id, struct fixture 
 		if (value && json_integer_value(value) != PIKACI_EXIT_REJECTED)
 			problems_add(problems, "%s: a rejected or usage case exits 2", id);
 	}
+}
+
+/* The output expected: in case.json or the stdout file, not both. */
+static void fixture_load_stdout(struct fixture *f, const json_t *doc, struct problems *problems)
+{
+	char path[4096], *stdout_file = NULL;
+	size_t stdout_length = 0;
+	json_t *value;
+	int r;
 
 	if ((value = json_object_get(doc, "stdout"))) {
 		f->has_stdout = true;
@@ -422,17 +442,24 @@ static bool fixture_load(const char *corpus_dir, const char *id, struct fixture 
 	if (r == 0) {
 		if (f->has_stdout)
 			problems_add(problems,
-			             "%s: stdout is given both in case.json and as a file", id);
+			             "%s: stdout is given both in case.json and as a file", f->id);
 		free(f->stdout_bytes);
 		f->has_stdout = true;
 		f->stdout_bytes = stdout_file;
 		f->stdout_length = stdout_length;
 		stdout_file = NULL;
 	} else if (r != -ENOENT) {
-		problems_add(problems, "%s: cannot read stdout: %s", id, read_file_error(r));
+		problems_add(problems, "%s: cannot read stdout: %s", f->id, read_file_error(r));
 	}
+	free(stdout_file);
 	if (f->has_stdout && f->outcome != OUTCOME_ACCEPTED)
-		problems_add(problems, "%s: only an accepted case expects output", id);
+		problems_add(problems, "%s: only an accepted case expects output", f->id);
+}
+
+/* What the run leaves to look at: markers, streaming, time bounds, side effects. */
+static void fixture_load_observed(struct fixture *f, const json_t *doc, struct problems *problems)
+{
+	const char *id = f->id, *s;
 
 	if ((s = json_string_value(json_object_get(doc, "marker")))) {
 		f->marker = strdup(s);
@@ -457,6 +484,14 @@ static bool fixture_load(const char *corpus_dir, const char *id, struct fixture 
 		             "%s: streamed is a positive number of seconds, with a stdout to look "
 		             "for",
 		             id);
+}
+
+/* The earlier run's files, the time bounds, side effects and atomicity. */
+static void fixture_load_run(struct fixture *f, const json_t *doc, struct problems *problems)
+{
+	const char *s;
+	json_t *value;
+
 	if ((value = json_object_get(doc, "preexisting")))
 		preexisting_load(f, value, problems);
 	f->max_seconds = json_number_value(json_object_get(doc, "max_seconds"));
@@ -464,26 +499,65 @@ static bool fixture_load(const char *corpus_dir, const char *id, struct fixture 
 	f->case_timeout = json_number_value(json_object_get(doc, "case_timeout"));
 	if (f->max_seconds < 0 || f->min_seconds < 0 || f->case_timeout < 0 ||
 	    (f->max_seconds > 0 && f->min_seconds > f->max_seconds))
-		problems_add(problems, "%s: time bounds must be positive, min below max", id);
+		problems_add(problems, "%s: time bounds must be positive, min below max", f->id);
 	if ((s = json_string_value(json_object_get(doc, "side_effects")))) {
 		if (strcmp(s, "none") != 0)
-			problems_add(problems, "%s: side_effects is \"none\" or absent", id);
+			problems_add(problems, "%s: side_effects is \"none\" or absent", f->id);
 		f->side_effects_none = true;
 	}
 	f->atomic = json_is_true(json_object_get(doc, "atomic"));
+}
+
+/* request.json: there exactly when it is delivered as a file. */
+static void fixture_load_request(struct fixture *f, const json_t *doc, struct problems *problems)
+{
+	char path[4096];
+	int r;
 
 	snprintf(path, sizeof(path), "%s/request.json", f->dir);
 	r = read_file(path, FIXTURE_FILE_MAX, &f->request, &f->request_length);
 	if (f->deliver == PIKACI_DELIVER_FILE && r < 0)
-		problems_add(problems, "%s: cannot read request.json: %s", id, read_file_error(r));
+		problems_add(problems, "%s: cannot read request.json: %s", f->id,
+		             read_file_error(r));
 	if (f->deliver != PIKACI_DELIVER_FILE && r == 0)
 		problems_add(problems, "%s: request.json is never delivered with deliver \"%s\"",
-		             id, json_string_value(json_object_get(doc, "deliver")));
+		             f->id, json_string_value(json_object_get(doc, "deliver")));
 	if ((f->deliver == PIKACI_DELIVER_NO_ARGUMENT) != (f->outcome == OUTCOME_USAGE))
-		problems_add(problems, "%s: a usage case is one with deliver \"no-argument\"", id);
+		problems_add(problems, "%s: a usage case is one with deliver \"no-argument\"",
+		             f->id);
+}
+
+/* Loads one case; false (with problems added) when it is malformed. */
+static bool fixture_load(const char *corpus_dir, const char *id, struct fixture *f,
+                         struct problems *problems)
+{
+	size_t before = problems->n_items;
+	json_t *doc = NULL;
+
+	memset(f, 0, sizeof(*f));
+	f->id = strdup(id);
+	if (asprintf(&f->dir, "%s/%s", corpus_dir, id) < 0)
+		f->dir = NULL;
+	if (!f->id || !f->dir) {
+		problems_add(problems, "%s: out of memory", id);
+		goto out;
+	}
+	if (!id_ok(id))
+		problems_add(problems, "%s: a case id is lowercase letters, digits and '-'", id);
+	doc = case_json_read(f, problems);
+	if (!doc)
+		goto out;
+	case_members_check(id, doc, problems);
+	if (problems->n_items > before)
+		goto out;
+	fixture_load_identity(f, doc, problems);
+	fixture_load_delivery(f, doc, problems);
+	fixture_load_reason(f, doc, problems);
+	fixture_load_stdout(f, doc, problems);
+	fixture_load_observed(f, doc, problems);
+	fixture_load_run(f, doc, problems);
+	fixture_load_request(f, doc, problems);
 out:
-	free(stdout_file);
-	free(text);
 	json_decref(doc);
 	return problems->n_items == before;
 }

@@ -151,131 +151,128 @@ static void stream_output(void *userdata, int stream, const char *bytes, size_t 
 	fflush(out);
 }
 
-static int parse_options(int argc, char **argv, struct host_options *opt)
+enum {
+	OPT_COMMAND = 256,
+	OPT_TIMEOUT,
+	OPT_ROOT,
+	OPT_OUT,
+	OPT_GRACE,
+	OPT_LOCAL,
+	OPT_INCUS,
+	OPT_INCUS_IMAGE,
+	OPT_VERSION,
+	OPT_REQUEST,
+	OPT_INCUS_BASE, /* the connection options: OPT_INCUS_BASE + 0 ... + 5 */
+};
+
+static const struct option long_options[] = {
+	{ "command", required_argument, NULL, OPT_COMMAND },
+	{ "request", required_argument, NULL, OPT_REQUEST },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "root", no_argument, NULL, OPT_ROOT },
+	{ "out", required_argument, NULL, OPT_OUT },
+	{ "grace", required_argument, NULL, OPT_GRACE },
+	{ "local", required_argument, NULL, OPT_LOCAL },
+	{ "incus", required_argument, NULL, OPT_INCUS },
+	{ "incus-image", required_argument, NULL, OPT_INCUS_IMAGE },
+	PIKACI_INCUS_GETOPT(OPT_INCUS_BASE),
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ 0 },
+};
+
+static _Noreturn void version_print(void)
 {
-	enum {
-		OPT_COMMAND = 256,
-		OPT_TIMEOUT,
-		OPT_ROOT,
-		OPT_OUT,
-		OPT_GRACE,
-		OPT_LOCAL,
-		OPT_INCUS,
-		OPT_INCUS_IMAGE,
-		OPT_VERSION,
-		OPT_REQUEST,
-		OPT_INCUS_BASE, /* the connection options: OPT_INCUS_BASE + 0 ... + 5 */
-	};
-	static const struct option long_options[] = {
-		{ "command", required_argument, NULL, OPT_COMMAND },
-		{ "request", required_argument, NULL, OPT_REQUEST },
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "root", no_argument, NULL, OPT_ROOT },
-		{ "out", required_argument, NULL, OPT_OUT },
-		{ "grace", required_argument, NULL, OPT_GRACE },
-		{ "local", required_argument, NULL, OPT_LOCAL },
-		{ "incus", required_argument, NULL, OPT_INCUS },
-		{ "incus-image", required_argument, NULL, OPT_INCUS_IMAGE },
-		PIKACI_INCUS_GETOPT(OPT_INCUS_BASE),
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, OPT_VERSION },
-		{ 0 },
-	};
+	printf("pikaci-host %s (request schema_version %d)\n", PIKACI_VERSION,
+	       PIKACI_REQUEST_SCHEMA_VERSION);
+	exit(0);
+}
+
+static int timeout_parse(const char *arg, struct host_options *opt)
+{
 	char *end;
-	int c, targets;
+
+	errno = 0;
+	opt->timeout = strtoll(arg, &end, 10);
+	if (end == arg || *end || errno || opt->timeout < 1 || opt->timeout > TIMEOUT_MAX) {
+		fprintf(stderr,
+		        "pikaci-host: --timeout takes whole seconds from 1 to %lld, not \"%s\"\n",
+		        TIMEOUT_MAX, arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int grace_parse(const char *arg, struct host_options *opt)
+{
+	char *end;
 	double grace;
 
-	opt->timeout = 3600;
-	opt->grace = 30;
-	if (argc < 2 || strcmp(argv[1], "run") != 0) {
-		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-			fputs(usage_text, stdout);
-			exit(0);
-		}
-		if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
-			printf("pikaci-host %s (request schema_version %d)\n", PIKACI_VERSION,
-			       PIKACI_REQUEST_SCHEMA_VERSION);
-			exit(0);
+	errno = 0;
+	grace = strtod(arg, &end);
+	if (end == arg || *end || errno || !isfinite(grace) || !(grace >= 0) || grace > GRACE_MAX) {
+		fprintf(stderr, "pikaci-host: --grace takes seconds from 0 to %g, not \"%s\"\n",
+		        GRACE_MAX, arg);
+		return -EINVAL;
+	}
+	opt->grace = grace;
+	return 0;
+}
+
+/* One option from getopt_long(): 0, or -EINVAL (said); --help and --version exit. */
+static int option_set(struct host_options *opt, int c, const char *arg)
+{
+	switch (c) {
+	case OPT_COMMAND:
+		opt->command = arg;
+		return 0;
+	case OPT_REQUEST:
+		opt->request = arg;
+		return 0;
+	case OPT_TIMEOUT:
+		return timeout_parse(arg, opt);
+	case OPT_ROOT:
+		opt->root = true;
+		return 0;
+	case OPT_OUT:
+		opt->out = arg;
+		return 0;
+	case OPT_GRACE:
+		return grace_parse(arg, opt);
+	case OPT_LOCAL:
+		opt->local = arg;
+		return 0;
+	case OPT_INCUS:
+		opt->instance = arg;
+		return 0;
+	case OPT_INCUS_IMAGE:
+		opt->image = arg;
+		return 0;
+	case 'h':
+		fputs(usage_text, stdout);
+		exit(0);
+	case OPT_VERSION:
+		version_print();
+	default:
+		if (c >= OPT_INCUS_BASE && c < OPT_INCUS_BASE + _PIKACI_INCUS_OPTION_MAX) {
+			pikaci_incus_option_set(&opt->incus, c - OPT_INCUS_BASE, arg);
+			return 0;
 		}
 		fputs(usage_text, stderr);
 		return -EINVAL;
 	}
-	optind = 2;
-	while ((c = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
-		switch (c) {
-		case OPT_COMMAND:
-			opt->command = optarg;
-			break;
-		case OPT_REQUEST:
-			opt->request = optarg;
-			break;
-		case OPT_TIMEOUT:
-			errno = 0;
-			opt->timeout = strtoll(optarg, &end, 10);
-			if (end == optarg || *end || errno || opt->timeout < 1 ||
-			    opt->timeout > TIMEOUT_MAX) {
-				fprintf(stderr,
-				        "pikaci-host: --timeout takes whole seconds from 1 to "
-				        "%lld, "
-				        "not \"%s\"\n",
-				        TIMEOUT_MAX, optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_ROOT:
-			opt->root = true;
-			break;
-		case OPT_OUT:
-			opt->out = optarg;
-			break;
-		case OPT_GRACE:
-			errno = 0;
-			grace = strtod(optarg, &end);
-			if (end == optarg || *end || errno || !isfinite(grace) || !(grace >= 0) ||
-			    grace > GRACE_MAX) {
-				fprintf(stderr,
-				        "pikaci-host: --grace takes seconds from 0 to %g, not "
-				        "\"%s\"\n",
-				        GRACE_MAX, optarg);
-				return -EINVAL;
-			}
-			opt->grace = grace;
-			break;
-		case OPT_LOCAL:
-			opt->local = optarg;
-			break;
-		case OPT_INCUS:
-			opt->instance = optarg;
-			break;
-		case OPT_INCUS_IMAGE:
-			opt->image = optarg;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			exit(0);
-		case OPT_VERSION:
-			printf("pikaci-host %s (request schema_version %d)\n", PIKACI_VERSION,
-			       PIKACI_REQUEST_SCHEMA_VERSION);
-			exit(0);
-		default:
-			if (c >= OPT_INCUS_BASE && c < OPT_INCUS_BASE + _PIKACI_INCUS_OPTION_MAX) {
-				pikaci_incus_option_set(&opt->incus, c - OPT_INCUS_BASE, optarg);
-				break;
-			}
-			fputs(usage_text, stderr);
-			return -EINVAL;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "pikaci-host: unexpected argument \"%s\"\n", argv[optind]);
-		return -EINVAL;
-	}
+}
+
+/* The options go together: a job or a request, one target, Incus options with Incus. */
+static int options_check(struct host_options *opt)
+{
+	int targets = !!opt->local + !!opt->instance + !!opt->image;
+
 	if (!opt->command == !opt->request) {
 		fprintf(stderr,
 		        "pikaci-host: --command is required (or --request FILE, not both)\n");
 		return -EINVAL;
 	}
-	targets = !!opt->local + !!opt->instance + !!opt->image;
 	if (targets != 1) {
 		fprintf(stderr,
 		        "pikaci-host: give exactly one of --local, --incus and --incus-image\n");
@@ -292,6 +289,35 @@ static int parse_options(int argc, char **argv, struct host_options *opt)
 	opt->incus.instance = opt->instance;
 	opt->incus.image = opt->image;
 	return 0;
+}
+
+static int parse_options(int argc, char **argv, struct host_options *opt)
+{
+	int c, r;
+
+	opt->timeout = 3600;
+	opt->grace = 30;
+	if (argc < 2 || strcmp(argv[1], "run") != 0) {
+		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+			fputs(usage_text, stdout);
+			exit(0);
+		}
+		if (argc >= 2 && strcmp(argv[1], "--version") == 0)
+			version_print();
+		fputs(usage_text, stderr);
+		return -EINVAL;
+	}
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
+		r = option_set(opt, c, optarg);
+		if (r < 0)
+			return r;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "pikaci-host: unexpected argument \"%s\"\n", argv[optind]);
+		return -EINVAL;
+	}
+	return options_check(opt);
 }
 
 /* --request: the bytes as they are, up to REQUEST_FILE_MAX; a FIFO or device is refused. */
@@ -625,21 +651,94 @@ static void on_stop_signal(int sig)
 	raise(sig);
 }
 
+/*
+ * The request's bytes: --request's as they are (its valid timeout then sets the deadline), or
+ * built from the job. OUTCOME_PASSED, or the exit code (said).
+ */
+static enum outcome request_prepare(struct host_options *opt, struct pikaci_request **ret_request,
+                                    char **ret_bytes, size_t *ret_length)
+{
+	struct pikaci_error err;
+
+	if (opt->request) {
+		if (request_file_read(opt->request, ret_bytes, ret_length) < 0)
+			return OUTCOME_USAGE;
+		/* The deadline follows the request's own timeout when it has a valid one. */
+		if (pikaci_request_parse(*ret_bytes, *ret_length, ret_request, NULL) == 0)
+			opt->timeout = (*ret_request)->timeout_secs;
+		return OUTCOME_PASSED;
+	}
+	/* [R7]: the request comes from the contract library: exactly four members. */
+	if (pikaci_request_new(opt->command, opt->timeout, opt->root, ret_request, &err) < 0) {
+		fprintf(stderr, "pikaci-host: cannot build the request: %s (%s)\n", err.text,
+		        pikaci_reason_name(err.reason));
+		return OUTCOME_USAGE;
+	}
+	*ret_bytes = pikaci_request_dump(*ret_request);
+	if (!*ret_bytes)
+		return OUTCOME_TRANSPORT_FAILED;
+	*ret_length = strlen(*ret_bytes);
+	return OUTCOME_PASSED;
+}
+
+/* The local sandbox or Incus: 0, or the error with errbuf saying why. */
+static int transport_open(const struct host_options *opt, struct pikaci_transport **ret,
+                          char *errbuf, size_t size)
+{
+	char **binds = NULL;
+	int r;
+
+	if (!opt->local)
+		return pikaci_transport_incus_new(&opt->incus, ret, errbuf, size);
+	/* PIKACI_SANDBOX_BIND: host folders bound read-write (the coverage lane's). */
+	r = pikaci_sandbox_binds_split(getenv("PIKACI_SANDBOX_BIND"), &binds);
+	if (r == 0)
+		r = pikaci_transport_local_new(binds, ret, errbuf, size);
+	else
+		snprintf(errbuf, size, "out of memory");
+	pikaci_sandbox_binds_free(binds);
+	return r;
+}
+
+/* A run that never reached a verdict from the guest: the outcome and why. */
+static void decision_failed(struct decision *d, enum outcome outcome, const char *why)
+{
+	d->outcome = outcome;
+	d->exit_code = -1;
+	snprintf(d->message, sizeof(d->message), "%s", why);
+}
+
+/*
+ * Says the verdict and writes --out. A guest killed mid-run leaves files that describe no
+ * finished run: not collected. Whether --out failed.
+ */
+static bool verdict_report(const struct host_options *opt, const struct pikaci_exchange *x,
+                           struct decision *d)
+{
+	json_t *verdict = verdict_json_new(d, opt->local ? "local" : "incus");
+	bool out_failed =
+	        opt->out &&
+	        (!verdict ||
+	         save_collected(opt->out, x->run.out && d->outcome != OUTCOME_GUEST_HUNG ? x : NULL,
+	                        verdict) < 0);
+
+	fprintf(stderr, "pikaci-host: %s: %s\n", outcome_name(d->outcome), d->message);
+	json_decref(verdict);
+	return out_failed;
+}
+
 int main(int argc, char **argv)
 {
 	struct host_options opt = { 0 };
 	struct pikaci_request *request = NULL;
 	struct pikaci_transport *t = NULL;
 	struct pikaci_exchange exchange = { 0 };
-	struct pikaci_error err;
 	struct decision d = { 0 };
 	char **guest_argv = NULL, errbuf[512], *bytes = NULL;
 	size_t length = 0;
-	const char *wrapper = getenv("PIKACI_GUEST_WRAPPER");
 	double deadline;
-	json_t *verdict = NULL;
 	bool out_failed = false;
-	int r, code;
+	int r = 0, code;
 
 	signal(SIGINT, on_stop_signal);
 	signal(SIGTERM, on_stop_signal);
@@ -652,54 +751,25 @@ int main(int argc, char **argv)
 	/* A long job's files must have somewhere to go before the job starts. */
 	if (opt.out && out_dir_ready(opt.out) < 0)
 		return OUTCOME_USAGE;
-	if (opt.request) {
-		r = request_file_read(opt.request, &bytes, &length);
-		if (r < 0)
-			return OUTCOME_USAGE;
-		/* The deadline follows the request's own timeout when it has a valid one. */
-		if (pikaci_request_parse(bytes, length, &request, NULL) == 0)
-			opt.timeout = request->timeout_secs;
-	} else {
-		/* [R7]: the request comes from the contract library: exactly four members. */
-		if (pikaci_request_new(opt.command, opt.timeout, opt.root, &request, &err) < 0) {
-			fprintf(stderr, "pikaci-host: cannot build the request: %s (%s)\n",
-			        err.text, pikaci_reason_name(err.reason));
-			return OUTCOME_USAGE;
-		}
-		bytes = pikaci_request_dump(request);
-		if (!bytes) {
-			pikaci_request_free(request);
-			return OUTCOME_TRANSPORT_FAILED;
-		}
-		length = strlen(bytes);
-	}
+	code = (int)request_prepare(&opt, &request, &bytes, &length);
+	if (code != OUTCOME_PASSED)
+		goto out_free;
 
-	if (opt.local) {
-		/* PIKACI_SANDBOX_BIND: host folders bound read-write (the coverage lane's). */
-		char **binds = NULL;
-
-		r = pikaci_sandbox_binds_split(getenv("PIKACI_SANDBOX_BIND"), &binds);
-		if (r == 0)
-			r = pikaci_transport_local_new(binds, &t, errbuf, sizeof(errbuf));
-		else
-			snprintf(errbuf, sizeof(errbuf), "out of memory");
-		pikaci_sandbox_binds_free(binds);
-	} else
-		r = pikaci_transport_incus_new(&opt.incus, &t, errbuf, sizeof(errbuf));
+	r = transport_open(&opt, &t, errbuf, sizeof(errbuf));
 	if (r < 0) {
 		fprintf(stderr, "pikaci-host: %s\n", errbuf);
-		d.outcome = r == -EPERM && opt.local ? OUTCOME_CANNOT_SANDBOX
-		                                     : OUTCOME_TRANSPORT_FAILED;
-		snprintf(d.message, sizeof(d.message), "%s", errbuf);
-		d.exit_code = -1;
+		decision_failed(&d,
+		                r == -EPERM && opt.local ? OUTCOME_CANNOT_SANDBOX
+		                                         : OUTCOME_TRANSPORT_FAILED,
+		                errbuf);
 		goto report;
 	}
-
 	/* [D2]: the guest at its contract path in an image, or the given one locally. */
 	{
 		char *guest[] = { (char *)(opt.local ? opt.local : PIKACI_GUEST_PATH) };
 
-		r = pikaci_guest_argv_new(opt.local ? wrapper : NULL, guest, 1, &guest_argv);
+		r = pikaci_guest_argv_new(opt.local ? getenv("PIKACI_GUEST_WRAPPER") : NULL, guest,
+		                          1, &guest_argv);
 		if (r < 0)
 			goto out;
 	}
@@ -707,24 +777,12 @@ int main(int argc, char **argv)
 	deadline = (double)(opt.timeout < TIMEOUT_MAX ? opt.timeout : TIMEOUT_MAX) + opt.grace;
 	r = pikaci_exchange(t, PIKACI_DELIVER_FILE, bytes, length, guest_argv, deadline,
 	                    stream_output, NULL, &exchange);
-	if (r < 0) {
-		d.outcome = OUTCOME_TRANSPORT_FAILED;
-		d.exit_code = -1;
-		snprintf(d.message, sizeof(d.message), "%s", pikaci_transport_error(t));
-		goto report;
-	}
-	decide(&exchange, request, deadline, &d);
-
+	if (r < 0)
+		decision_failed(&d, OUTCOME_TRANSPORT_FAILED, pikaci_transport_error(t));
+	else
+		decide(&exchange, request, deadline, &d);
 report:
-	verdict = verdict_json_new(&d, opt.local ? "local" : "incus");
-	/* A guest killed mid-run leaves files that describe no finished run: not collected. */
-	if (opt.out &&
-	    (!verdict ||
-	     save_collected(opt.out,
-	                    exchange.run.out && d.outcome != OUTCOME_GUEST_HUNG ? &exchange : NULL,
-	                    verdict) < 0))
-		out_failed = true;
-	fprintf(stderr, "pikaci-host: %s: %s\n", outcome_name(d.outcome), d.message);
+	out_failed = verdict_report(&opt, &exchange, &d);
 out:
 	code = r == -ENOMEM ? OUTCOME_TRANSPORT_FAILED : (int)d.outcome;
 	if (out_failed) {
@@ -732,7 +790,7 @@ out:
 		        EXIT_OUT_FAILED);
 		code = EXIT_OUT_FAILED;
 	}
-	json_decref(verdict);
+out_free:
 	pikaci_exchange_clear(&exchange);
 	pikaci_transport_free(t);
 	pikaci_guest_argv_free(guest_argv);
