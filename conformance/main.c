@@ -21,6 +21,7 @@
 #include "fixture.h"
 #include "runner.h"
 #include "sandbox.h"
+#include "shared.h"
 #include "transport.h"
 
 static int lint(const struct options *opt, const struct corpus *corpus, struct problems *problems)
@@ -81,6 +82,7 @@ static int probe(const struct options *opt)
 static void on_stop_signal(int sig)
 {
 	pikaci_sandbox_abandon_all();
+	coverage_flush();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }

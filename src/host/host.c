@@ -647,6 +647,7 @@ static json_t *verdict_json_new(struct decision *d, const char *transport)
 static void on_stop_signal(int sig)
 {
 	pikaci_sandbox_abandon_all();
+	coverage_flush();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }

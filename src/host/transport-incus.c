@@ -1560,6 +1560,7 @@ static void reaper_signal(int sig)
 		previous->sa_handler(sig);
 		return;
 	}
+	coverage_flush();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -1654,6 +1655,7 @@ static _Noreturn void reaper_main(struct incus *incus, int fd)
 		}
 	}
 	reaper_sweep(incus, &names, true);
+	coverage_flush();
 	_exit(0);
 }
 

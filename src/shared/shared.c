@@ -374,3 +374,14 @@ bool text_is_valid(const char *in, size_t length)
 	}
 	return true;
 }
+
+#ifdef PIKACI_COVERAGE
+void __gcov_dump(void);
+#endif
+
+void coverage_flush(void)
+{
+#ifdef PIKACI_COVERAGE
+	__gcov_dump();
+#endif
+}

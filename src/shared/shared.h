@@ -119,4 +119,10 @@ void text_sanitize_in_place(char *buffer, size_t size);
 /* Whether length bytes of in are valid UTF-8 by the rules above (a NUL counts as invalid). */
 bool text_is_valid(const char *in, size_t length);
 
+/*
+ * Coverage builds: writes this process's gcov counters now, for a process about to die by a
+ * signal or _exit(), which would not write them; nothing in other builds.
+ */
+void coverage_flush(void);
+
 #endif

@@ -720,9 +720,10 @@ static void test_writable_binds_from_options_and_a_list(void **state)
 static int bind_on_another_filesystem(const char *mount_point)
 {
 	static const char text[] = "#!/bin/sh\necho through > \"$1/counters\"\n";
-	char folder[128], file[128], program[128], errbuf[512] = "";
-	char *binds[] = { folder, NULL }, *argv[] = { program, folder, NULL }, *content;
-	struct pikaci_sandbox_options options = { .writable_binds = binds };
+	char folder[128], file[128], program[128], errbuf[512] = "", list[4096];
+	char **binds = NULL, *argv[] = { program, folder, NULL }, *content;
+	const char *coverage = getenv("PIKACI_SANDBOX_BIND");
+	struct pikaci_sandbox_options options = { 0 };
 	struct pikaci_sandbox_result result = { 0 };
 	struct pikaci_sandbox_change *changes = NULL;
 	struct pikaci_sandbox *sandbox = NULL;
@@ -732,20 +733,24 @@ static int bind_on_another_filesystem(const char *mount_point)
 	snprintf(folder, sizeof(folder), "%s/build", mount_point);
 	snprintf(file, sizeof(file), "%s/build/counters", mount_point);
 	snprintf(program, sizeof(program), "%s/guest", mount_point);
+	/* The folder, and the coverage lane's build folder as the programs bind it. */
+	snprintf(list, sizeof(list), "%s%s%s", folder, coverage && *coverage ? ":" : "",
+	         coverage ? coverage : "");
+	if (pikaci_sandbox_binds_split(list, &binds) < 0)
+		return 2;
+	options.writable_binds = binds;
 	if (unshare(CLONE_NEWNS) < 0 || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
 	    mount("tmpfs", mount_point, "tmpfs", 0, "size=1m") < 0 || mkdir(folder, 0755) < 0 ||
 	    (fd = open(program, O_WRONLY | O_CREAT | O_CLOEXEC, 0755)) < 0) {
 		fprintf(stderr, "# cannot prepare a tmpfs on %s: %s\n", mount_point,
 		        strerror(errno));
-		return 2;
-	}
-	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text) || close(fd) < 0)
-		return 2;
-	if (pikaci_sandbox_new(&options, &sandbox, errbuf, sizeof(errbuf)) < 0) {
+		code = 2;
+	} else if (write(fd, text, strlen(text)) != (ssize_t)strlen(text) || close(fd) < 0) {
+		code = 2;
+	} else if (pikaci_sandbox_new(&options, &sandbox, errbuf, sizeof(errbuf)) < 0) {
 		fprintf(stderr, "# sandbox: %s\n", errbuf);
-		return 3;
-	}
-	if (pikaci_sandbox_run(sandbox, argv, 10, NULL, NULL, &result) < 0) {
+		code = 3;
+	} else if (pikaci_sandbox_run(sandbox, argv, 10, NULL, NULL, &result) < 0) {
 		fprintf(stderr, "# run failed: %s\n", pikaci_sandbox_error(sandbox));
 		code = 4;
 	} else if (!WIFEXITED(result.status) || WEXITSTATUS(result.status) != 0) {
@@ -766,6 +771,7 @@ static int bind_on_another_filesystem(const char *mount_point)
 	free(content);
 	pikaci_sandbox_result_clear(&result);
 	pikaci_sandbox_free(sandbox);
+	pikaci_sandbox_binds_free(binds);
 	return code;
 }
 
