@@ -1,6 +1,6 @@
-# NixOS module for the guest image (CONTRACT.md §1, §3): the reference guest at
-# /run/current-system/sw/bin/pikaci-incus-run, user pikaci and the directories the image owns.
-# Import it into the image's configuration; every constant comes from ./contract.nix.
+# NixOS module for the guest image (CONTRACT.md §1, §3): with `pikaci.guest.enable`, the reference
+# guest at /run/current-system/sw/bin/pikaci-incus-run, user pikaci and the directories the image
+# owns. The flake exports it as nixosModules.pikaci-guest; every constant comes from ./contract.nix.
 {
   config,
   lib,
@@ -11,6 +11,7 @@
 let
   contract = import ./contract.nix;
   inherit (contract) paths user;
+  cfg = config.pikaci.guest;
 
   # tmpfiles.d(5): create the directory if missing, with this mode and owner; never clean it.
   directory =
@@ -22,10 +23,13 @@ let
 in
 {
   options.pikaci.guest = {
+    # Off by default, as NixOS modules are: importing the module changes nothing by itself.
+    enable = lib.mkEnableOption "the pikaci guest: the guest run contract's program, user and layout";
+
     package = lib.mkOption {
       type = lib.types.package;
-      default = pkgs.callPackage ./package.nix { };
-      defaultText = lib.literalExpression "pkgs.callPackage ./package.nix { }";
+      default = pkgs.callPackage ./package.nix { guestOnly = true; };
+      defaultText = lib.literalExpression "pkgs.callPackage ./package.nix { guestOnly = true; }";
       description = "The package whose bin/pikaci-incus-run the host runs ([D2]).";
     };
 
@@ -37,9 +41,9 @@ in
     };
   };
 
-  config = {
+  config = lib.mkIf cfg.enable {
     # [D2]: system packages are linked into /run/current-system/sw/bin.
-    environment.systemPackages = [ config.pikaci.guest.package ];
+    environment.systemPackages = [ cfg.package ];
 
     users.users.${user.name} = {
       isNormalUser = true;

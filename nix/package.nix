@@ -1,5 +1,6 @@
-# The project built with meson: the contract library and the reference guest
-# (bin/pikaci-incus-run), the programs the guest image needs. Call it with pkgs.callPackage.
+# The project built with meson: the tools (pikaci-conform, pikaci-host), the contract library and
+# the reference guest (bin/pikaci-incus-run). Call it with pkgs.callPackage; `guestOnly = true`
+# keeps the guest alone, which is all a guest image needs.
 {
   lib,
   stdenv,
@@ -11,10 +12,12 @@
   curl,
   # The Incus REST transport of pikaci-host; the guest does not need it.
   withIncus ? false,
+  # Only bin/pikaci-incus-run in $out (the guest links the contract library statically).
+  guestOnly ? false,
 }:
 
 stdenv.mkDerivation (finalAttrs: {
-  pname = "pikaci";
+  pname = if guestOnly then "pikaci-guest" else "pikaci";
   version = "0.1.0";
 
   src = lib.cleanSourceWith {
@@ -47,11 +50,22 @@ stdenv.mkDerivation (finalAttrs: {
     runHook postCheck
   '';
 
+  # The image's closure needs libc and jansson, not the runner, its corpus or the library.
+  postInstall = lib.optionalString guestOnly ''
+    mv "$out/bin/pikaci-incus-run" "$TMPDIR/pikaci-incus-run"
+    rm -r "''${out:?}"/*
+    install -D -m 0755 "$TMPDIR/pikaci-incus-run" "$out/bin/pikaci-incus-run"
+  '';
+
   # [D2]: the host runs exactly bin/pikaci-incus-run; [X5]: without a request path it exits 2.
   doInstallCheck = true;
   installCheckPhase = ''
     runHook preInstallCheck
     test -x "$out/bin/pikaci-incus-run"
+    ${lib.optionalString (!guestOnly) ''
+      test -x "$out/bin/pikaci-conform"
+      test -x "$out/bin/pikaci-host"
+    ''}
     status=0
     "$out/bin/pikaci-incus-run" 2>/dev/null || status=$?
     test "$status" -eq 2
@@ -59,9 +73,13 @@ stdenv.mkDerivation (finalAttrs: {
   '';
 
   meta = {
-    description = "Reference guest and contract library of the pikaci guest run contract";
+    description =
+      if guestOnly then
+        "Reference guest of the pikaci guest run contract"
+      else
+        "Conformance suite, host, reference guest and contract library of the pikaci guest run contract";
     license = lib.licenses.mit;
     platforms = lib.platforms.linux;
-    mainProgram = "pikaci-incus-run";
+    mainProgram = if guestOnly then "pikaci-incus-run" else "pikaci-conform";
   };
 })
