@@ -36,18 +36,32 @@
         };
 
       # The two files `incus image import METADATA ROOTFS` takes, under fixed names: the
-      # metadata tarball (system.build.metadata, from lxc-image-metadata.nix) and the root file
-      # system (a qcow2 disk for a VM, a squashfs for a container). nixpkgs puts each in a folder
-      # whose file name varies with the release, hence `find`.
+      # metadata tarball (system.build.metadata, from lxc-image-metadata.nix) with PROPERTIES
+      # added to its metadata.yaml (JSON, as nixpkgs writes it), and the root file system (a
+      # qcow2 disk for a VM, a squashfs for a container). nixpkgs puts each in a folder whose
+      # file name varies with the release, hence `only`.
       incusImage =
-        pkgs: name: nixos: rootfs: rootfsName:
+        pkgs:
+        {
+          name,
+          nixos,
+          rootfs,
+          rootfsName,
+          properties ? { },
+        }:
         pkgs.runCommand name
           {
+            nativeBuildInputs = [ pkgs.jq ];
+            properties = builtins.toJSON properties;
             passthru = { inherit (nixos) config; };
-            meta.description = "NixOS Incus image with the pikaci guest: ${rootfsName} and metadata.tar.xz";
+            meta.description = "NixOS Incus image with the pikaci guest: metadata.tar.xz and ${rootfsName}";
           }
           ''
             only() {
+              if [ -f "$1" ]; then
+                printf '%s\n' "$1"
+                return
+              fi
               found=$(find -L "$1" -type f -name "*.$2")
               if [ "$(printf '%s\n' "$found" | grep -c .)" -ne 1 ]; then
                 echo "expected one *.$2 in $1, found: $found" >&2
@@ -55,8 +69,12 @@
               fi
               printf '%s\n' "$found"
             }
-            mkdir "$out"
-            ln -s "$(only ${nixos.config.system.build.metadata} tar.xz)" "$out/metadata.tar.xz"
+            mkdir "$out" metadata
+            tar -xJf "$(only ${nixos.config.system.build.metadata} tar.xz)" -C metadata
+            jq --argjson extra "$properties" '.properties += $extra' metadata/metadata.yaml >metadata.yaml
+            mv metadata.yaml metadata/metadata.yaml
+            (cd metadata && tar --sort=name --mtime=@1 --owner=0 --group=0 --numeric-owner \
+              -cJf "$out/metadata.tar.xz" -- *)
             ln -s "$(only ${rootfs} ${lib.last (lib.splitString "." rootfsName)})" "$out/${rootfsName}"
           '';
 
@@ -93,7 +111,9 @@
         pikaci-guest = final.callPackage ./nix/package.nix { guestOnly = true; };
       };
 
-      nixosModules.pikaci-guest = ./nix/guest-module.nix;
+      # By its path, so that NixOS imports it once however many modules name it (nix/image.nix
+      # does too); wrapped in a set because `nix flake check` wants a set or a function.
+      nixosModules.pikaci-guest.imports = [ ./nix/guest-module.nix ];
       nixosModules.default = self.nixosModules.pikaci-guest;
 
       packages = forAllSystems (
@@ -108,12 +128,21 @@
           default = pikaci;
           guest = pkgs.callPackage ./nix/package.nix { guestOnly = true; };
 
-          incus-vm-image =
-            incusImage pkgs "pikaci-incus-vm-image" vm vm.config.system.build.qemuImage
-              "disk.qcow2";
-          incus-container-image =
-            incusImage pkgs "pikaci-incus-container-image" container container.config.system.build.squashfs
-              "rootfs.squashfs";
+          # nixpkgs' VM image boots an unsigned systemd-boot: the property makes Incus refuse
+          # to start it under Secure Boot (a clear error) instead of the firmware hanging.
+          incus-vm-image = incusImage pkgs {
+            name = "pikaci-incus-vm-image";
+            nixos = vm;
+            rootfs = vm.config.system.build.qemuImage;
+            rootfsName = "disk.qcow2";
+            properties."requirements.secureboot" = "false";
+          };
+          incus-container-image = incusImage pkgs {
+            name = "pikaci-incus-container-image";
+            nixos = container;
+            rootfs = container.config.system.build.squashfs;
+            rootfsName = "rootfs.squashfs";
+          };
         }
       );
 

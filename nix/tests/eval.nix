@@ -162,6 +162,9 @@ let
           ++ expect "not made from its qemuImage as disk.qcow2" (
             builtins.match ".*${from}/qemuImage.*/disk.qcow2.*" image.script != null
           )
+          ++ expect "its metadata does not require Secure Boot off (unsigned systemd-boot)" (
+            builtins.fromJSON image.properties == { "requirements.secureboot" = "false"; }
+          )
           ++ expect "built for ${image.config.nixpkgs.hostPlatform}" (
             image.config.nixpkgs.hostPlatform == system
           )
@@ -176,6 +179,7 @@ let
           expect "not made from lxc-container.nix's metadata" (
             builtins.match ".*${from}/metadata.*" image.script != null
           )
+          ++ expect "its metadata gains properties" (builtins.fromJSON image.properties == { })
           ++ expect "not made from its squashfs as rootfs.squashfs" (
             builtins.match ".*${from}/squashfs.*/rootfs.squashfs.*" image.script != null
           )
@@ -219,13 +223,21 @@ let
       };
     in
     {
-      "flake.nix: nixosModules.pikaci-guest is nix/guest-module.nix" =
-        expect "it is ${toString outputs.nixosModules.pikaci-guest}" (
-          toString outputs.nixosModules.pikaci-guest == toString (flakeDir + "/nix/guest-module.nix")
+      "flake.nix: nixosModules.pikaci-guest imports nix/guest-module.nix, once beside nix/image.nix" =
+        let
+          imported = outputs.nixosModules.pikaci-guest.imports or [ ];
+          both = system [
+            outputs.nixosModules.pikaci-guest
+            (flakeDir + "/nix/image.nix")
+          ];
+        in
+        expect "it imports ${toString imported}" (
+          map toString imported == [ (toString (flakeDir + "/nix/guest-module.nix")) ]
         )
         ++ expect "nixosModules.default differs" (
           outputs.nixosModules.default == outputs.nixosModules.pikaci-guest
-        );
+        )
+        ++ installsGuest both;
       "flake.nix: overlays.default adds pikaci and pikaci-guest" =
         let
           pkgs = stub.legacyPackages.x86_64-linux;

@@ -293,6 +293,8 @@ let
             foreign = concatMap (i: i.foreign) inner;
             own = [
               {
+                # nixpkgs imports a file once, however many modules import it.
+                key = if builtins.isPath module || builtins.isString module then toString module else null;
                 options = called.options or { };
                 config =
                   if shorthand then
@@ -307,7 +309,11 @@ let
           };
       collected = map collect modules;
       foreign = concatMap (c: c.foreign) collected;
-      own = [ { options = nixosOptions; } ] ++ concatMap (c: c.own) collected;
+      own =
+        [ { options = nixosOptions; } ]
+        ++ foldl' (
+          kept: m: if m.key != null && builtins.any (k: k.key or null == m.key) kept then kept else kept ++ [ m ]
+        ) [ ] (concatMap (c: c.own) collected);
       allOptions = foldl' mergeOptions { } (map (m: m.options) own);
       foreignDefinitions = map (
         module:
@@ -381,6 +387,7 @@ let
         "shellcheck"
         "valgrind"
         "lcov"
+        "jq"
       ] package;
     in
     pkgs
