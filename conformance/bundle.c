@@ -2,8 +2,10 @@
 /*
  * bundle.c - repro bundles (--keep): for a case that did not pass, everything needed to look at
  * it and replay it, under KEEP/ID/: case.json, request.json, expected-stdout, the guest's
- * stdout, stderr and files (actual/), verdict.txt and replay.sh.
+ * stdout, stderr and files (actual/), verdict.txt, replay.sh and corpus/ID/, a corpus of this
+ * one case (a copy of its fixture folder) that replay.sh runs, so the bundle stands alone.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -169,12 +171,64 @@ static void replay_incus_options(FILE *out, const struct pikaci_incus_options *i
 	}
 }
 
-/* replay.sh: this runner, from this folder, on this case alone, with the same guest. */
+/* KEEP/ID/corpus/ID/: every file of the case's fixture folder, so replay.sh needs no corpus. */
+static void bundle_put_corpus(const struct fixture *f, const char *dir)
+{
+	char path[PATH_MAX + 64], from[PATH_MAX + 256], to[PATH_MAX + 320];
+	struct dirent *entry;
+	bool ok;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/corpus", dir);
+	ok = mkdir(path, 0755) == 0 || errno == EEXIST;
+	if (ok)
+		snprintf(path, sizeof(path), "%s/corpus/%s", dir, f->id);
+	ok = ok && (mkdir(path, 0755) == 0 || errno == EEXIST);
+	d = ok ? opendir(f->dir) : NULL;
+	if (!d) {
+		bundle_failed(f, path, -errno);
+		return;
+	}
+	while ((entry = readdir(d))) {
+		struct stat st;
+
+		snprintf(from, sizeof(from), "%s/%s", f->dir, entry->d_name);
+		if (entry->d_name[0] == '.' || stat(from, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		snprintf(to, sizeof(to), "%s/%s", path, entry->d_name);
+		bundle_failed(f, to, copy_file(from, to));
+	}
+	closedir(d);
+}
+
+/*
+ * One word of the guest's command line for replay.sh, which runs from any folder: a relative
+ * path that exists here is made absolute (not resolved: a symlink stays one).
+ */
+static void replay_word(FILE *out, const char *word, const char *cwd)
+{
+	char absolute[PATH_MAX * 2 + 2];
+
+	fputc(' ', out);
+	if (cwd && word[0] != '/' && word[0] != '-' && strchr(word, '/') &&
+	    access(word, F_OK) == 0) {
+		snprintf(absolute, sizeof(absolute), "%s/%s", cwd, word);
+		word = absolute;
+	}
+	shell_quote(out, word);
+}
+
+/*
+ * replay.sh: from any folder, the runner on the bundle's own copy of the case, with the run's
+ * options and guest (the wrapper's words included, so PIKACI_GUEST_WRAPPER is unset). The
+ * runner is $PIKACI_CONFORM, else the one that wrote the bundle if it is still there, else
+ * pikaci-conform from PATH.
+ */
 static void bundle_put_replay(const struct options *opt, const struct fixture *f, const char *dir)
 {
 	char path[PATH_MAX + 64], self[PATH_MAX], cwd[PATH_MAX];
+	bool have_cwd = getcwd(cwd, sizeof(cwd)) != NULL;
 	ssize_t n;
-	char *fixtures;
 	FILE *out;
 
 	snprintf(path, sizeof(path), "%s/replay.sh", dir);
@@ -182,29 +236,35 @@ static void bundle_put_replay(const struct options *opt, const struct fixture *f
 	if (!out)
 		return;
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	fixtures = realpath(opt->fixtures, NULL);
 	self[n > 0 ? n : 0] = '\0';
-	fprintf(out, "#!/bin/sh\n# Replays case %s against the same guest.\ncd ", f->id);
-	shell_quote(out, getcwd(cwd, sizeof(cwd)) ? cwd : ".");
-	fprintf(out, " || exit 2\nexec ");
+	fprintf(out,
+	        "#!/bin/sh\n"
+	        "# Replays case %s against the same guest, from any folder, on this bundle's own\n"
+	        "# copy of the case (corpus/; edit its request.json to try a variation). The "
+	        "runner:\n"
+	        "# $PIKACI_CONFORM, else the one that wrote this bundle, else pikaci-conform in "
+	        "PATH.\n"
+	        "here=$(cd \"$(dirname \"$0\")\" && pwd) || exit 2\n"
+	        "runner=${PIKACI_CONFORM:-",
+	        f->id);
 	shell_quote(out, self);
-	fprintf(out, " --fixtures ");
-	shell_quote(out, fixtures ? fixtures : opt->fixtures);
-	fprintf(out, " --filter ");
+	fprintf(out,
+	        "}\n"
+	        "[ -n \"${PIKACI_CONFORM:-}\" ] || [ -x \"$runner\" ] || runner=pikaci-conform\n"
+	        "# The wrapper's words, if any, are the guest command line's first words.\n"
+	        "unset PIKACI_GUEST_WRAPPER\n"
+	        "exec \"$runner\" --fixtures \"$here/corpus\" --filter ");
 	shell_quote(out, f->id);
 	fprintf(out, "%s --case-timeout %g --time-scale %g",
 	        opt->check_reason ? " --check-reason" : "", opt->case_timeout, opt->time_scale);
 	if (opt->incus.image)
 		replay_incus_options(out, &opt->incus);
 	fprintf(out, " --");
-	for (char **w = opt->guest_argv; *w; w++) {
-		fputc(' ', out);
-		shell_quote(out, *w);
-	}
+	for (char **w = opt->guest_argv; *w; w++)
+		replay_word(out, *w, have_cwd && !opt->incus.image ? cwd : NULL);
 	fputc('\n', out);
 	fclose(out);
 	chmod(path, 0755);
-	free(fixtures);
 }
 
 void bundle_keep(const struct options *opt, const struct fixture *f,
@@ -217,5 +277,6 @@ void bundle_keep(const struct options *opt, const struct fixture *f,
 		return;
 	bundle_put_files(f, dir, x);
 	bundle_put_verdict(f, dir, v, o, status);
+	bundle_put_corpus(f, dir);
 	bundle_put_replay(opt, f, dir);
 }

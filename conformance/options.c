@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "corpus-path.h"
@@ -192,7 +193,8 @@ static int jobs_set(struct options *opt, const char *arg)
 
 	opt->jobs = strtol(arg, &end, 10);
 	if (*end || opt->jobs < 1 || opt->jobs > 1024) {
-		fprintf(stderr, "pikaci-conform: -j takes a number from 1 to 1024\n");
+		fprintf(stderr, "pikaci-conform: -j takes a number from 1 to 1024, not \"%s\"\n",
+		        arg);
 		return -EINVAL;
 	}
 	return 0;
@@ -212,7 +214,7 @@ static int format_set(struct options *opt, const char *arg)
 			opt->format = (enum report_format)i;
 			return 0;
 		}
-	fprintf(stderr, "pikaci-conform: --format is text, tap, junit or json\n");
+	fprintf(stderr, "pikaci-conform: --format is text, tap, junit or json, not \"%s\"\n", arg);
 	return -EINVAL;
 }
 
@@ -248,9 +250,92 @@ static int option_set(struct options *opt, int c, char *arg, bool *profile_given
 			pikaci_incus_option_set(&opt->incus, c - OPT_INCUS_BASE, arg);
 			return 0;
 		}
-		usage(stderr);
-		return -EINVAL;
+		return -EINVAL; /* getopt_long()'s '?' and ':' are said by option_problem() */
 	}
+}
+
+/*
+ * What getopt_long() (opterr 0, optstring starting with ':') refused: an unknown option or one
+ * without its value, named as typed. Always -EINVAL.
+ */
+static int option_problem(int c, char **argv)
+{
+	const char *word = argv[optind - 1];
+	int length = (int)strcspn(word, "=");
+
+	if (optopt > 0 && optopt < 256 && strncmp(word, "--", 2) != 0)
+		fprintf(stderr, "pikaci-conform: %s option '-%c'\n",
+		        c == ':' ? "a value is missing after" : "unknown", optopt);
+	else if (c == ':')
+		fprintf(stderr, "pikaci-conform: a value is missing after '%.*s'\n", length, word);
+	else
+		fprintf(stderr, "pikaci-conform: unknown option '%.*s'\n", length, word);
+	return -EINVAL;
+}
+
+/* 0 when path is an executable regular file, else -ENOENT or -EACCES. */
+static int executable_at(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -ENOENT;
+	return S_ISREG(st.st_mode) && access(path, X_OK) == 0 ? 0 : -EACCES;
+}
+
+/* program as execvp() would find it: by its path, or through PATH when it has no '/'. */
+static int executable_find(const char *program)
+{
+	const char *path = getenv("PATH") ? getenv("PATH") : "/usr/local/bin:/usr/bin:/bin";
+	char candidate[4096];
+	int r = -ENOENT;
+
+	if (strchr(program, '/'))
+		return executable_at(program);
+	for (;;) {
+		size_t length = strcspn(path, ":");
+
+		snprintf(candidate, sizeof(candidate), "%.*s/%s", (int)length, length ? path : ".",
+		         program);
+		if (executable_at(candidate) == 0)
+			return 0;
+		if (executable_at(candidate) == -EACCES)
+			r = -EACCES;
+		if (!path[length])
+			return r;
+		path += length + 1;
+	}
+}
+
+/*
+ * The guest's first word (the wrapper's, when PIKACI_GUEST_WRAPPER has one) is an executable:
+ * said once here rather than by every case. 0, or -ENOENT/-EACCES (said).
+ */
+static int guest_check(const struct options *opt)
+{
+	const char *wrapper = getenv("PIKACI_GUEST_WRAPPER");
+	const char *program = opt->guest_argv[0];
+	int r;
+
+	if (opt->incus.image)
+		return 0; /* the guest is inside the image */
+	r = executable_find(program);
+	if (r < 0)
+		fprintf(stderr, "pikaci-conform: cannot run the %s \"%s\": %s; no case was run\n",
+		        wrapper && wrapper[strspn(wrapper, " \t")] ? "guest wrapper" : "guest",
+		        program,
+		        r == -EACCES           ? "not an executable file"
+		        : strchr(program, '/') ? "no such file"
+		                               : "not found in PATH");
+	return r;
+}
+
+/* A usage error was said: one line on where to look, as other tools do. Returns r. */
+static int usage_hint(int r)
+{
+	if (r == -EINVAL)
+		fprintf(stderr, "Try 'pikaci-conform --help' for more information.\n");
+	return r;
 }
 
 /* The defaults, some from the environment: 0, -EINVAL (said) or -ENOMEM. */
@@ -325,19 +410,23 @@ int options_parse(int argc, char **argv, struct options *opt)
 	r = options_defaults(argc, opt);
 	if (r < 0)
 		return r;
-	while ((c = getopt_long(argc, argv, "+j:h", long_options, NULL)) != -1) {
-		r = option_set(opt, c, optarg, &profile_given);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:j:h", long_options, NULL)) != -1) {
+		r = c == '?' || c == ':' ? option_problem(c, argv)
+		                         : option_set(opt, c, optarg, &profile_given);
 		if (r < 0)
-			return r;
+			return usage_hint(r);
 	}
 	if (!profile_given)
 		opt->profiles[PROFILE_CONTRACT] = opt->profiles[PROFILE_ROBUSTNESS] = true;
 	if (opt->list || opt->lint || opt->coverage)
 		return 0;
 	r = incus_options_check(opt);
+	if (r == 0)
+		r = guest_set(opt, argv + optind, (size_t)(argc - optind));
 	if (r < 0)
-		return r;
-	return guest_set(opt, argv + optind, (size_t)(argc - optind));
+		return usage_hint(r);
+	return guest_check(opt);
 }
 
 void options_clear(struct options *opt)

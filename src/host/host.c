@@ -258,9 +258,40 @@ static int option_set(struct host_options *opt, int c, const char *arg)
 			pikaci_incus_option_set(&opt->incus, c - OPT_INCUS_BASE, arg);
 			return 0;
 		}
-		fputs(usage_text, stderr);
-		return -EINVAL;
+		return -EINVAL; /* getopt_long()'s '?' and ':' are said by option_problem() */
 	}
+}
+
+/*
+ * What getopt_long() (opterr 0, optstring starting with ':') refused: an unknown option or one
+ * without its value, named as typed. Always -EINVAL.
+ */
+static int option_problem(int c, char **argv)
+{
+	const char *word = argv[optind - 1];
+	int length = (int)strcspn(word, "=");
+
+	if (optopt > 0 && optopt < 256 && strncmp(word, "--", 2) != 0)
+		fprintf(stderr, "pikaci-host: %s option '-%c'\n",
+		        c == ':' ? "a value is missing after" : "unknown", optopt);
+	else if (c == ':')
+		fprintf(stderr, "pikaci-host: a value is missing after '%.*s'\n", length, word);
+	else
+		fprintf(stderr, "pikaci-host: unknown option '%.*s'\n", length, word);
+	return -EINVAL;
+}
+
+/* The first word is not `run` (nor --help or --version): named. Always -EINVAL. */
+static int subcommand_problem(int argc, char **argv)
+{
+	if (argc < 2)
+		fprintf(stderr, "pikaci-host: no command given: pikaci-host run ...\n");
+	else
+		fprintf(stderr,
+		        "pikaci-host: unknown command \"%s\" (the one command is run: "
+		        "pikaci-host run OPTION...)\n",
+		        argv[1]);
+	return -EINVAL;
 }
 
 /* The options go together: a job or a request, one target, Incus options with Incus. */
@@ -304,12 +335,12 @@ static int parse_options(int argc, char **argv, struct host_options *opt)
 		}
 		if (argc >= 2 && strcmp(argv[1], "--version") == 0)
 			version_print();
-		fputs(usage_text, stderr);
-		return -EINVAL;
+		return subcommand_problem(argc, argv);
 	}
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
-		r = option_set(opt, c, optarg);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
+		r = c == '?' || c == ':' ? option_problem(c, argv) : option_set(opt, c, optarg);
 		if (r < 0)
 			return r;
 	}
@@ -537,6 +568,20 @@ static const char *file_bytes(const struct pikaci_exchange *x, enum pikaci_file 
 }
 
 /*
+ * The verdict's message: what the host saw, then the guest's message, or the guest's message
+ * alone when it already starts with what the host would say (said once, not twice).
+ */
+static void decision_say(struct decision *d, const char *what, const char *message)
+{
+	if (!message)
+		message = "";
+	if (strncmp(message, what, strlen(what)) == 0)
+		snprintf(d->message, sizeof(d->message), "%s", message);
+	else
+		snprintf(d->message, sizeof(d->message), "%s: %s", what, message);
+}
+
+/*
  * The verdict comes from result.json ([D4]), trusted only when the documents tell one story:
  * pikaci_story_parse() is the conformance runner's judge of the same agreement, so the host and
  * the runner cannot decide the same documents differently.
@@ -610,11 +655,13 @@ static void decide(const struct pikaci_exchange *x, const struct pikaci_request 
 		         message);
 	} else if (story.exit_code == PIKACI_EXIT_TIMEOUT) {
 		d->outcome = OUTCOME_COMMAND_TIMED_OUT;
-		snprintf(d->message, sizeof(d->message), "the command timed out: %s", message);
+		decision_say(d, "the command timed out", message);
 	} else {
+		char what[64];
+
 		d->outcome = OUTCOME_COMMAND_FAILED;
-		snprintf(d->message, sizeof(d->message), "the command failed with exit code %d: %s",
-		         d->exit_code, message);
+		snprintf(what, sizeof(what), "the command failed with exit code %d", d->exit_code);
+		decision_say(d, what, message);
 	}
 out:
 	json_decref(result);
@@ -744,8 +791,10 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_stop_signal);
 	signal(SIGTERM, on_stop_signal);
 
-	if (parse_options(argc, argv, &opt) < 0)
+	if (parse_options(argc, argv, &opt) < 0) {
+		fprintf(stderr, "Try 'pikaci-host --help' for more information.\n");
 		return OUTCOME_USAGE;
+	}
 	/* A container made from the image is deleted even when the host is stopped. */
 	if (opt.image && pikaci_incus_reaper_start(&opt.incus, errbuf, sizeof(errbuf)) < 0)
 		fprintf(stderr, "pikaci-host: %s; a stopped run may leave its container\n", errbuf);
@@ -758,7 +807,7 @@ int main(int argc, char **argv)
 
 	r = transport_open(&opt, &t, errbuf, sizeof(errbuf));
 	if (r < 0) {
-		fprintf(stderr, "pikaci-host: %s\n", errbuf);
+		/* Said once, by the verdict line. */
 		decision_failed(&d,
 		                r == -EPERM && opt.local ? OUTCOME_CANNOT_SANDBOX
 		                                         : OUTCOME_TRANSPORT_FAILED,
