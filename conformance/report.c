@@ -216,12 +216,12 @@ static void progress_clear(const struct report *r)
 		fputs("\r\033[K", stderr);
 }
 
-static void progress_draw(const struct report *r, const struct fixture *f)
+static void progress_draw(const struct report *r)
 {
-	if (!r->tty || !f)
+	if (!r->tty || !r->last_finished)
 		return;
 	fprintf(stderr, "\r\033[K[%zu/%zu] ", r->n_finished, r->n_planned);
-	report_text_escaped(stderr, f->id);
+	report_text_escaped(stderr, r->last_finished->id);
 	fflush(stderr);
 }
 
@@ -247,6 +247,7 @@ void report_begin(struct report *r)
 void report_case_finished(struct report *r, const struct case_result *c)
 {
 	r->n_finished++;
+	r->last_finished = c->fixture;
 	for (size_t i = 0; i < r->n_sinks; i++) {
 		struct report_sink *s = &r->sinks[i];
 
@@ -256,7 +257,7 @@ void report_case_finished(struct report *r, const struct case_result *c)
 		report_jsonl_case(s->out, r->run, c);
 		fflush(s->out);
 	}
-	progress_draw(r, c->fixture);
+	progress_draw(r);
 }
 
 void report_case(struct report *r, const struct case_result *c)
@@ -285,7 +286,7 @@ void report_case(struct report *r, const struct case_result *c)
 		fflush(stdout);
 	}
 	if (shown)
-		progress_draw(r, c->fixture);
+		progress_draw(r);
 }
 
 void report_end(struct report *r, const struct case_result *results, size_t n,

@@ -107,10 +107,11 @@ struct report {
 	bool progress; /* the text lines on stdout too: no report goes there */
 	bool tty;      /* "[N/M] case-id" on stderr, overwritten in place (stderr is a terminal) */
 	size_t n_planned;
-	size_t n_done;          /* in corpus order */
-	size_t n_finished;      /* in the order they finish */
-	struct report_run *run; /* finished is set by report_end() */
-	bool failed;            /* a report could not be built */
+	size_t n_done;                       /* in corpus order */
+	size_t n_finished;                   /* in the order they finish */
+	const struct fixture *last_finished; /* the case the progress line names */
+	struct report_run *run;              /* finished is set by report_end() */
+	bool failed;                         /* a report could not be built */
 };
 
 /*
