@@ -350,9 +350,11 @@ int report_finish(struct report *r)
 			failed = true;
 		if (s->temp && failed)
 			unlink(s->temp);
-		if (failed)
+		if (failed && s->target.path)
 			fprintf(stderr, "pikaci-conform: cannot write the report to %s\n",
-			        s->target.path ? s->target.path : "stdout");
+			        s->target.path);
+		else if (failed)
+			fprintf(stderr, "pikaci-conform: cannot write to stdout\n");
 		any_failed |= failed;
 		free(s->temp);
 	}
