@@ -94,6 +94,7 @@ static int corpus_reports(const struct options *opt, const struct corpus *corpus
 		}
 	}
 	free(selected);
+	r.ended = true;
 	if (report_finish(&r) < 0)
 		code = EXIT_REPORT_FAILED;
 	return code;
@@ -130,6 +131,7 @@ static int probe(const struct options *opt)
 static void on_stop_signal(int sig)
 {
 	pikaci_sandbox_abandon_all();
+	report_stop();
 	coverage_flush();
 	signal(sig, SIG_DFL);
 	raise(sig);

@@ -255,8 +255,16 @@ static int reports_check(struct options *opt)
 			opt->format,
 			opt->output && strcmp(opt->output, "-") != 0 ? opt->output : NULL
 		};
-	for (size_t i = 0; i < opt->n_reports; i++)
+	for (size_t i = 0; i < opt->n_reports; i++) {
 		on_stdout += opt->reports[i].path == NULL;
+		for (size_t k = 0; opt->reports[i].path && k < i; k++)
+			if (opt->reports[k].path &&
+			    strcmp(opt->reports[i].path, opt->reports[k].path) == 0) {
+				fprintf(stderr, "pikaci-conform: two reports to %s\nTry --help\n",
+				        opt->reports[i].path);
+				return -EINVAL;
+			}
+	}
 	if (on_stdout > 1) {
 		fprintf(stderr,
 		        "pikaci-conform: %zu reports on stdout: give all but one a FILE\n"

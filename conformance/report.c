@@ -161,6 +161,18 @@ static int sink_open(struct report_sink *s)
 	return 0;
 }
 
+/* The reports being written, for report_stop(). */
+static struct report *volatile open_report;
+
+void report_stop(void)
+{
+	struct report *r = open_report;
+
+	for (size_t i = 0; r && i < r->n_sinks; i++)
+		if (r->sinks[i].temp)
+			unlink(r->sinks[i].temp);
+}
+
 /* Closes what report_open() opened and removes its temporary files: nothing is written. */
 static void report_abandon(struct report *r)
 {
@@ -205,6 +217,7 @@ int report_open(struct report *r, const struct report_target *targets, size_t n)
 			r->progress = false;
 	}
 	r->tty = isatty(STDERR_FILENO);
+	open_report = r;
 	return 0;
 }
 
@@ -294,6 +307,7 @@ void report_end(struct report *r, const struct case_result *results, size_t n,
 {
 	progress_clear(r);
 	r->tty = false;
+	r->ended = true;
 	r->run->finished = time(NULL);
 	for (size_t i = 0; i < r->n_sinks; i++) {
 		struct report_sink *s = &r->sinks[i];
@@ -338,6 +352,7 @@ int report_finish(struct report *r)
 	bool any_failed = false;
 
 	progress_clear(r);
+	open_report = NULL;
 	for (size_t i = 0; i < r->n_sinks; i++) {
 		struct report_sink *s = &r->sinks[i];
 		bool failed = r->failed;
@@ -346,9 +361,9 @@ int report_finish(struct report *r)
 			failed = true;
 		if (s->out != stdout && fclose(s->out) != 0)
 			failed = true;
-		if (s->temp && !failed && rename(s->temp, s->target.path) < 0)
+		if (s->temp && !failed && r->ended && rename(s->temp, s->target.path) < 0)
 			failed = true;
-		if (s->temp && failed)
+		if (s->temp && (failed || !r->ended))
 			unlink(s->temp);
 		if (failed && s->target.path)
 			fprintf(stderr, "pikaci-conform: cannot write the report to %s\n",

@@ -112,6 +112,7 @@ struct report {
 	const struct fixture *last_finished; /* the case the progress line names */
 	struct report_run *run;              /* finished is set by report_end() */
 	bool failed;                         /* a report could not be built */
+	bool ended; /* report_end() ran, or the caller wrote the reports whole itself */
 };
 
 /*
@@ -119,6 +120,11 @@ struct report {
  * stderr; report_finish() then cleans up what was opened.
  */
 int report_open(struct report *r, const struct report_target *targets, size_t n);
+/*
+ * For a SIGINT/SIGTERM handler: removes the temporary files of the reports being written
+ * (async-signal-safe), so a stopped run leaves no half report; an earlier one stays.
+ */
+void report_stop(void);
 /* Once, before the first case. */
 void report_begin(struct report *r);
 /* Each case as it finishes, in any order: JSON Lines and the progress line. */
@@ -132,7 +138,8 @@ void report_end(struct report *r, const struct case_result *results, size_t n,
 /*
  * Flushes each report, closes its file and puts it in place whole (rename): -EIO when any of
  * them could not be written (a full disk, /dev/full, a closed pipe), said on stderr naming the
- * file, so the run cannot pass on a lost report. A report not written leaves no file behind.
+ * file, so the run cannot pass on a lost report. A report not written, or a run that stopped
+ * before report_end(), leaves no file behind (an earlier report of that name stays).
  */
 int report_finish(struct report *r);
 
