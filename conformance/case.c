@@ -219,6 +219,33 @@ static json_t *checks_json(const struct verdict *v)
 	return checks;
 }
 
+/*
+ * What the guest wrote, for a report to show beside a case that did not pass: each stream made
+ * valid UTF-8 and cut to OUTPUT_EXCERPT_MAX bytes ("output_cut" / "stderr_cut" say so).
+ */
+static void output_excerpts(json_t *detail, const struct pikaci_transport_result *run)
+{
+	const struct {
+		const char *key, *cut_key, *bytes;
+		size_t length;
+	} streams[] = { { "output", "output_cut", run->out, run->out_length },
+		        { "stderr", "stderr_cut", run->err, run->err_length } };
+	char *text = malloc(OUTPUT_EXCERPT_MAX + 1);
+
+	for (size_t i = 0; text && i < ELEMENTSOF(streams); i++) {
+		bool cut = false;
+
+		if (!streams[i].bytes || !streams[i].length)
+			continue;
+		text_sanitize(text, OUTPUT_EXCERPT_MAX + 1, streams[i].bytes, streams[i].length,
+		              &cut);
+		json_object_set_new(detail, streams[i].key, json_string(text));
+		if (cut)
+			json_object_set_new(detail, streams[i].cut_key, json_true());
+	}
+	free(text);
+}
+
 /* The judged case as JSON (status pass, fail or timeout); a case that failed is kept. */
 static json_t *case_verdict(struct case_state *c)
 {
@@ -257,6 +284,8 @@ static json_t *case_verdict(struct case_state *c)
 			json_array_append_new(na, json_string(c->verdict.not_applicable[i]));
 		json_object_set_new(detail, "not_applicable", na);
 	}
+	if (detail && strcmp(status, "pass") != 0)
+		output_excerpts(detail, &c->exchange.run);
 	if (c->opt->keep && strcmp(status, "pass") != 0)
 		bundle_keep(c->opt, c->f, &c->exchange, &c->verdict, &c->o, status);
 	return detail;

@@ -36,19 +36,68 @@ static int lint(const struct options *opt, const struct corpus *corpus, struct p
 }
 
 /* --list: the selected cases, their profile, clauses and description. */
-static int list(const struct options *opt, const struct corpus *corpus)
+static void list_print(FILE *out, const struct options *opt, const struct corpus *corpus)
 {
 	for (size_t i = 0; i < corpus->n_cases; i++) {
 		const struct fixture *f = &corpus->cases[i];
 
 		if (!options_select(opt, f))
 			continue;
-		printf("%-44s %-10s", f->id, profile_name(f->profile));
+		fprintf(out, "%-44s %-10s", f->id, profile_name(f->profile));
 		for (size_t k = 0; k < f->n_clauses; k++)
-			printf("%s%s", k ? "," : " ", f->clauses[k]);
-		printf("  %s\n", f->description);
+			fprintf(out, "%s%s", k ? "," : " ", f->clauses[k]);
+		fprintf(out, "  %s\n", f->description);
 	}
-	return EXIT_ALL_AS_EXPECTED;
+}
+
+/*
+ * --list and --coverage-report, in text or JSON (--format, --report), each report put in place
+ * whole: the exit code.
+ */
+static int corpus_reports(const struct options *opt, const struct corpus *corpus)
+{
+	struct report r = { 0 };
+	bool *selected = calloc(corpus->n_cases + 1, sizeof(*selected));
+	int code = EXIT_ALL_AS_EXPECTED;
+
+	for (size_t i = 0; i < opt->n_reports; i++)
+		if (opt->reports[i].format != FORMAT_TEXT &&
+		    opt->reports[i].format != FORMAT_JSON) {
+			fprintf(stderr,
+			        "pikaci-conform: --%s writes text or json, not %s\nTry 'pikaci-conform --help' for more information.\n",
+			        opt->coverage ? "coverage-report" : "list",
+			        report_format_name(opt->reports[i].format));
+			free(selected);
+			return EXIT_USAGE;
+		}
+	if (!selected || report_open(&r, opt->reports, opt->n_reports) < 0) {
+		free(selected);
+		return selected ? EXIT_USAGE : EXIT_HARNESS;
+	}
+	for (size_t i = 0; i < corpus->n_cases; i++)
+		selected[i] = options_select(opt, &corpus->cases[i]);
+	for (size_t i = 0; i < r.n_sinks; i++) {
+		FILE *out = r.sinks[i].out;
+		json_t *doc = NULL;
+
+		if (r.sinks[i].target.format == FORMAT_TEXT && opt->coverage)
+			coverage_print(out, corpus);
+		else if (r.sinks[i].target.format == FORMAT_TEXT)
+			list_print(out, opt, corpus);
+		else {
+			doc = opt->coverage ? coverage_document_json(corpus)
+			                    : list_document_json(corpus, selected);
+			if (!doc || json_dumpf(doc, out, JSON_INDENT(2)) < 0 ||
+			    fputc('\n', out) < 0)
+				r.failed = true;
+			json_decref(doc);
+		}
+	}
+	free(selected);
+	r.ended = true;
+	if (report_finish(&r) < 0)
+		code = EXIT_REPORT_FAILED;
+	return code;
 }
 
 /*
@@ -82,6 +131,7 @@ static int probe(const struct options *opt)
 static void on_stop_signal(int sig)
 {
 	pikaci_sandbox_abandon_all();
+	report_stop();
 	coverage_flush();
 	signal(sig, SIG_DFL);
 	raise(sig);
@@ -128,11 +178,8 @@ int main(int argc, char **argv)
 		goto out;
 	if (opt.lint)
 		code = lint(&opt, &corpus, &problems);
-	else if (opt.coverage) {
-		coverage_print(stdout, &corpus);
-		code = EXIT_ALL_AS_EXPECTED;
-	} else if (opt.list)
-		code = list(&opt, &corpus);
+	else if (opt.coverage || opt.list)
+		code = corpus_reports(&opt, &corpus);
 	else {
 		code = probe(&opt);
 		if (code == 0)

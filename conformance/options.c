@@ -36,8 +36,13 @@ static const char usage_text[] =
 	"                      at most 86400)\n"
 	"  --time-scale F      stretch time bounds and timeouts (slow wrappers such as valgrind;\n"
 	"                      at most 100)\n"
-	"  --format FORMAT     text, tap, junit or json (default: text)\n"
-	"  --output FILE       write the report to FILE; progress still goes to stdout\n"
+	"  --report FORMAT:FILE  write a report in FORMAT (text, tap, junit, json, jsonl or\n"
+	"                      markdown) to FILE (- for stdout), put in place whole at the\n"
+	"                      end; repeatable: several reports from one run. Without a report\n"
+	"                      on stdout, the text lines still go there\n"
+	"  --format FORMAT     one of those formats for --output (default: text); --list and\n"
+	"                      --coverage-report take text or json\n"
+	"  --output FILE       write that report to FILE (- for stdout)\n"
 	"  --expect FILE       lines \"CASE fail|skip|pass REASON\" (CASE may be a glob; the last\n"
 	"                      matching line wins): known failures and skips. A listed failure\n"
 	"                      that passes is an unexpected pass (xpass) and fails the run;\n"
@@ -103,6 +108,7 @@ enum {
 	OPT_TIME_SCALE,
 	OPT_FORMAT,
 	OPT_OUTPUT,
+	OPT_REPORT,
 	OPT_EXPECT,
 	OPT_KEEP,
 	OPT_CHECK_REASON,
@@ -125,6 +131,7 @@ static const struct option long_options[] = {
 	{ "time-scale", required_argument, NULL, OPT_TIME_SCALE },
 	{ "format", required_argument, NULL, OPT_FORMAT },
 	{ "output", required_argument, NULL, OPT_OUTPUT },
+	{ "report", required_argument, NULL, OPT_REPORT },
 	{ "expect", required_argument, NULL, OPT_EXPECT },
 	{ "keep", required_argument, NULL, OPT_KEEP },
 	{ "check-reason", no_argument, NULL, OPT_CHECK_REASON },
@@ -200,22 +207,72 @@ static int jobs_set(struct options *opt, const char *arg)
 	return 0;
 }
 
+static const char format_names_text[] = "text, tap, junit, json, jsonl or markdown";
+
 static int format_set(struct options *opt, const char *arg)
 {
-	static const char *const names[] = {
-		[FORMAT_TEXT] = "text",
-		[FORMAT_TAP] = "tap",
-		[FORMAT_JUNIT] = "junit",
-		[FORMAT_JSON] = "json",
-	};
+	if (report_format_parse(arg, &opt->format) < 0) {
+		fprintf(stderr, "pikaci-conform: --format is %s, not \"%s\"\n",
+		        format_names_text, arg);
+		return -EINVAL;
+	}
+	opt->format_given = true;
+	return 0;
+}
 
-	for (size_t i = 0; i < ELEMENTSOF(names); i++)
-		if (strcmp(arg, names[i]) == 0) {
-			opt->format = (enum report_format)i;
-			return 0;
-		}
-	fprintf(stderr, "pikaci-conform: --format is text, tap, junit or json, not \"%s\"\n", arg);
-	return -EINVAL;
+/* --report FORMAT:FILE, FILE "-" for stdout: 0 or -EINVAL (said). */
+static int report_add(struct options *opt, char *arg)
+{
+	char *colon = strchr(arg, ':');
+	struct report_target *t = &opt->reports[opt->n_reports];
+
+	if (!colon || colon == arg || !colon[1]) {
+		fprintf(stderr,
+		        "pikaci-conform: --report takes FORMAT:FILE, not \"%s\"\n",
+		        arg);
+		return -EINVAL;
+	}
+	*colon = '\0';
+	if (report_format_parse(arg, &t->format) < 0) {
+		fprintf(stderr,
+		        "pikaci-conform: --report: \"%s\" is not a format (%s)\n", arg,
+		        format_names_text);
+		return -EINVAL;
+	}
+	t->path = strcmp(colon + 1, "-") == 0 ? NULL : colon + 1;
+	opt->n_reports++;
+	return 0;
+}
+
+/*
+ * --format and --output become one more report, and at most one report is written on stdout
+ * (two would interleave): 0 or -EINVAL (said).
+ */
+static int reports_check(struct options *opt)
+{
+	size_t on_stdout = 0;
+
+	if (opt->format_given || opt->output)
+		opt->reports[opt->n_reports++] = (struct report_target){
+			opt->format,
+			opt->output && strcmp(opt->output, "-") != 0 ? opt->output : NULL
+		};
+	for (size_t i = 0; i < opt->n_reports; i++) {
+		on_stdout += opt->reports[i].path == NULL;
+		for (size_t k = 0; opt->reports[i].path && k < i; k++)
+			if (opt->reports[k].path &&
+			    strcmp(opt->reports[i].path, opt->reports[k].path) == 0) {
+				fprintf(stderr, "pikaci-conform: two reports to %s\n",
+				        opt->reports[i].path);
+				return -EINVAL;
+			}
+	}
+	if (on_stdout > 1) {
+		fprintf(stderr,
+		        "pikaci-conform: %zu reports on stdout: give all but one a FILE\n", on_stdout);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* One option from getopt_long(): 0, or -EINVAL (said); --help and --version exit. */
@@ -238,6 +295,8 @@ static int option_set(struct options *opt, int c, char *arg, bool *profile_given
 		return seconds_parse("--time-scale", arg, TIME_SCALE_MAX, &opt->time_scale);
 	case OPT_FORMAT:
 		return format_set(opt, arg);
+	case OPT_REPORT:
+		return report_add(opt, arg);
 	case 'h':
 		usage(stdout);
 		exit(EXIT_ALL_AS_EXPECTED);
@@ -352,7 +411,8 @@ static int options_defaults(int argc, struct options *opt)
 	    seconds_parse("PIKACI_TIME_SCALE", scale, TIME_SCALE_MAX, &opt->time_scale) < 0)
 		return -EINVAL;
 	opt->filters = calloc((size_t)argc + 1, sizeof(*opt->filters));
-	return opt->filters ? 0 : -ENOMEM;
+	opt->reports = calloc((size_t)argc + 1, sizeof(*opt->reports));
+	return opt->filters && opt->reports ? 0 : -ENOMEM;
 }
 
 /* The connection options go with --incus-image, and together: 0 or -EINVAL (said). */
@@ -389,6 +449,7 @@ static int guest_set(struct options *opt, char **words, size_t n)
 		        "[ARG...]\n");
 		return -EINVAL;
 	}
+	opt->guest_command = words[0];
 	/* A wrapper is a host program: it cannot reach into an Incus instance. */
 	if (pikaci_guest_argv_new(opt->incus.image ? NULL : getenv("PIKACI_GUEST_WRAPPER"), words,
 	                          n, &opt->guest_argv) < 0)
@@ -419,6 +480,9 @@ int options_parse(int argc, char **argv, struct options *opt)
 	}
 	if (!profile_given)
 		opt->profiles[PROFILE_CONTRACT] = opt->profiles[PROFILE_ROBUSTNESS] = true;
+	r = reports_check(opt);
+	if (r < 0)
+		return usage_hint(r);
 	if (opt->list || opt->lint || opt->coverage)
 		return 0;
 	r = incus_options_check(opt);
@@ -432,6 +496,7 @@ int options_parse(int argc, char **argv, struct options *opt)
 void options_clear(struct options *opt)
 {
 	free(opt->filters);
+	free(opt->reports);
 	pikaci_guest_argv_free(opt->guest_argv);
 	free(opt->guest_text);
 }

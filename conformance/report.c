@@ -1,14 +1,39 @@
 /* SPDX-License-Identifier: MIT */
-/* report.c - how results are shown: a line per case, summaries per profile, the coverage. */
+/*
+ * report.c - drives the reports of a run: opens each (a temporary file beside its name, put in
+ * place whole at the end), hands each case to every format's writer as it finishes or in corpus
+ * order, and keeps the terminal's progress line.
+ */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include "clauses.h"
-#include "report.h"
+#include "report-private.h"
 #include "shared.h"
+
+static const char *const format_names[] = {
+	[FORMAT_TEXT] = "text", [FORMAT_TAP] = "tap",     [FORMAT_JUNIT] = "junit",
+	[FORMAT_JSON] = "json", [FORMAT_JSONL] = "jsonl", [FORMAT_MARKDOWN] = "markdown",
+};
+
+const char *report_format_name(enum report_format format)
+{
+	return format_names[format];
+}
+
+int report_format_parse(const char *name, enum report_format *ret)
+{
+	for (size_t i = 0; i < ELEMENTSOF(format_names); i++)
+		if (strcmp(name, format_names[i]) == 0) {
+			*ret = (enum report_format)i;
+			return 0;
+		}
+	return -EINVAL;
+}
 
 const char *case_status_name(enum case_status status)
 {
@@ -29,29 +54,19 @@ bool case_status_is_failure(enum case_status status)
 
 void totals_add(struct totals *t, enum case_status status)
 {
-	switch (status) {
-	case STATUS_PASS:
-		t->pass++;
-		break;
-	case STATUS_FAIL:
-		t->fail++;
-		break;
-	case STATUS_TIMEOUT:
-		t->timeout++;
-		break;
-	case STATUS_SKIP:
-		t->skip++;
-		break;
-	case STATUS_XFAIL:
-		t->xfail++;
-		break;
-	case STATUS_XPASS:
-		t->xpass++;
-		break;
-	case STATUS_ERROR:
-		t->error++;
-		break;
-	}
+	size_t *counts[] = {
+		[STATUS_PASS] = &t->pass,       [STATUS_FAIL] = &t->fail,
+		[STATUS_TIMEOUT] = &t->timeout, [STATUS_SKIP] = &t->skip,
+		[STATUS_XFAIL] = &t->xfail,     [STATUS_XPASS] = &t->xpass,
+		[STATUS_ERROR] = &t->error,
+	};
+
+	(*counts[status])++;
+}
+
+size_t totals_count(const struct totals *t)
+{
+	return t->pass + t->fail + t->timeout + t->skip + t->xfail + t->xpass + t->error;
 }
 
 void totals_line(const struct totals *t, char *out, size_t size)
@@ -60,14 +75,16 @@ void totals_line(const struct totals *t, char *out, size_t size)
 	         t->fail + t->timeout + t->xpass + t->error, t->skip + t->xfail);
 }
 
-static const char *detail_string(const struct case_result *c, const char *key)
+/* --- What the writers share --------------------------------------------------------------- */
+
+const char *report_detail_string(const struct case_result *c, const char *key)
 {
 	const char *s = json_string_value(json_object_get(c->detail, key));
 
 	return s ? s : "";
 }
 
-static void clauses_joined(const struct fixture *f, const char *separator, char *out, size_t size)
+void report_clauses_joined(const struct fixture *f, const char *separator, char *out, size_t size)
 {
 	size_t o = 0;
 
@@ -76,447 +93,288 @@ static void clauses_joined(const struct fixture *f, const char *separator, char 
 		o += (size_t)snprintf(out + o, size - o, "%s%s", i ? separator : "", f->clauses[i]);
 }
 
-/* Guest-controlled text, made valid UTF-8 and cut to a size any report can carry. */
-#define REPORT_TEXT_MAX 4096
-
-static char *clean(const char *s)
+char *report_clean(const char *s, size_t max)
 {
-	return text_sanitize_dup(s ? s : "", s ? strlen(s) : 0, REPORT_TEXT_MAX);
+	return text_sanitize_dup(s ? s : "", s ? strlen(s) : 0, max);
 }
 
-/* The code point of the UTF-8 character at p (valid, as clean() leaves it), and its length. */
-static unsigned code_point(const unsigned char *p, size_t *ret_length)
+json_t *json_text_new(const char *s)
 {
-	if (p[0] < 0x80) {
-		*ret_length = 1;
-		return p[0];
-	}
-	if (p[0] < 0xe0) {
-		*ret_length = 2;
-		return (p[0] & 0x1fu) << 6 | (p[1] & 0x3fu);
-	}
-	if (p[0] < 0xf0) {
-		*ret_length = 3;
-		return (p[0] & 0x0fu) << 12 | (p[1] & 0x3fu) << 6 | (p[2] & 0x3fu);
-	}
-	*ret_length = 4;
-	return (p[0] & 0x07u) << 18 | (p[1] & 0x3fu) << 12 | (p[2] & 0x3fu) << 6 | (p[3] & 0x3fu);
-}
-
-/*
- * Text for an XML attribute or element: markup escaped; tab, newline and carriage return as
- * character references (an attribute would otherwise fold them into spaces); the characters
- * XML 1.0 does not allow at all (other C0 controls, U+FFFE, U+FFFF) spelled as \xNN or
- * replaced by U+FFFD, so no guest byte can end an attribute or open an element.
- */
-static void xml_escaped(FILE *out, const char *s)
-{
-	char *text = clean(s);
-
-	for (const unsigned char *p = (const unsigned char *)(text ? text : ""); *p;) {
-		size_t n;
-		unsigned c = code_point(p, &n);
-
-		switch (c) {
-		case '<':
-			fputs("&lt;", out);
-			break;
-		case '>':
-			fputs("&gt;", out);
-			break;
-		case '&':
-			fputs("&amp;", out);
-			break;
-		case '"':
-			fputs("&quot;", out);
-			break;
-		case '\'':
-			fputs("&apos;", out);
-			break;
-		case '\t':
-		case '\n':
-		case '\r':
-			fprintf(out, "&#%u;", c);
-			break;
-		default:
-			if (c < 0x20)
-				fprintf(out, "\\x%02x", c);
-			else if (c == 0xfffe || c == 0xffff)
-				fputs("\xef\xbf\xbd", out);
-			else
-				fwrite(p, 1, n, out);
-		}
-		p += n;
-	}
-	free(text);
-}
-
-/*
- * A TAP description or directive text (TAP 14): backslash and '#' escaped as \\ and \#, and
- * every control character (a newline would end the line) written as a space.
- */
-static void tap_escaped(FILE *out, const char *s)
-{
-	char *text = clean(s);
-
-	for (const char *p = text ? text : ""; *p; p++) {
-		if (*p == '\\' || *p == '#')
-			fputc('\\', out);
-		fputc((unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p, out);
-	}
-	free(text);
-}
-
-/*
- * Text a guest controls goes below its test point as comment lines ("# ..."), never into the
- * test line itself: every TAP consumer (meson's parser among them, which takes the first '#'
- * of a line, escaped or not, for a directive) ignores a comment.
- */
-static void tap_diagnostic(FILE *out, const char *s)
-{
-	char *text = clean(s);
-
-	fputs("# ", out);
-	for (const char *p = text ? text : ""; *p; p++) {
-		if (*p == '\n')
-			fputs("\n# ", out);
-		else
-			fputc((unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p, out);
-	}
-	fputc('\n', out);
-	free(text);
-}
-
-/* A line of the text report: the guest's text on one line, control characters as spaces. */
-static void text_escaped(FILE *out, const char *s)
-{
-	char *text = clean(s);
-
-	for (const char *p = text ? text : ""; *p; p++)
-		fputc((unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p, out);
-	free(text);
-}
-
-/* A JSON string of guest-controlled text: valid UTF-8 whatever the bytes, so never NULL. */
-static json_t *json_text(const char *s)
-{
-	char *text = clean(s);
+	char *text = report_clean(s, REPORT_TEXT_MAX);
 	json_t *string = json_string(text ? text : "");
 
 	free(text);
 	return string;
 }
 
-/* One line a person reads: the status, the id, the clauses, and why. */
-static void text_line(FILE *out, const struct case_result *c)
+void report_text_escaped(FILE *out, const char *s)
 {
-	char clauses[128];
-	const char *message = detail_string(c, "message");
+	char *text = report_clean(s, REPORT_TEXT_MAX);
 
-	clauses_joined(c->fixture, " ", clauses, sizeof(clauses));
-	fprintf(out, "%-7s %s [%s] %.2fs", case_status_name(c->status), c->fixture->id, clauses,
-	        json_number_value(json_object_get(c->detail, "seconds")));
-	if (c->status != STATUS_PASS && *message) {
-		fputs(": ", out);
-		text_escaped(out, message);
-	}
-	if (c->expectation) {
-		fputs(" (expected: ", out);
-		text_escaped(out, c->expectation);
-		fputc(')', out);
-	}
-	fputc('\n', out);
+	for (const char *p = text ? text : ""; *p; p++)
+		fputc((unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p, out);
+	free(text);
 }
 
-/* One TAP test point; what the guest said follows it as comment lines. */
-static void tap_line(FILE *out, size_t number, const struct case_result *c)
-{
-	const char *message = detail_string(c, "message");
-	char clauses[128];
+/* --- The files ---------------------------------------------------------------------------- */
 
-	clauses_joined(c->fixture, " ", clauses, sizeof(clauses));
-	fprintf(out, "%sok %zu - ",
-	        c->status == STATUS_PASS || c->status == STATUS_SKIP ? "" : "not ", number);
-	tap_escaped(out, c->fixture->id);
-	switch (c->status) {
-	case STATUS_PASS:
-		fputs(" [", out);
-		tap_escaped(out, clauses);
-		fputs("]\n", out);
-		return;
-	case STATUS_SKIP:
-		fputs(" # SKIP ", out);
-		tap_escaped(out, c->expectation ? c->expectation : message);
-		fputc('\n', out);
-		return;
-	case STATUS_XFAIL:
-		fputs(" # TODO ", out);
-		tap_escaped(out, c->expectation ? c->expectation : "expected to fail");
-		fputc('\n', out);
-		break;
-	case STATUS_XPASS:
-		/* The expectation is the user's text: a comment, like a guest's. */
-		fputs(": unexpectedly passed\n# listed as failing: ", out);
-		tap_escaped(out, c->expectation ? c->expectation : "");
-		fputc('\n', out);
-		return;
-	default:
-		fputs(" [", out);
-		tap_escaped(out, clauses);
-		fprintf(out, "] %s\n", case_status_name(c->status));
-		break;
+/*
+ * A regular file (or a new one) is written as FILE.XXXXXX beside it and renamed at the end, so
+ * a reader never sees half a report; a device or a pipe (/dev/stdout, /dev/full) is written
+ * directly.
+ */
+static int sink_open(struct report_sink *s)
+{
+	struct stat st;
+	int fd;
+
+	if (!s->target.path) {
+		s->out = stdout;
+		return 0;
 	}
-	if (*message)
-		tap_diagnostic(out, message);
+	if (stat(s->target.path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		s->out = fopen(s->target.path, "we");
+		return s->out ? 0 : -errno;
+	}
+	if (asprintf(&s->temp, "%s.XXXXXX", s->target.path) < 0) {
+		s->temp = NULL;
+		return -ENOMEM;
+	}
+	fd = mkostemp(s->temp, O_CLOEXEC);
+	if (fd < 0) {
+		int r = -errno;
+
+		free(s->temp);
+		s->temp = NULL;
+		return r;
+	}
+	/* mkstemp makes it 0600; a report is as readable as any file this user writes. */
+	mode_t mask = umask(0);
+
+	umask(mask);
+	if (fchmod(fd, 0666 & ~mask) < 0 || !(s->out = fdopen(fd, "w"))) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	return 0;
 }
 
-/* "pikaci-conform: N case(s) against GUEST": the guest's command line is the user's bytes. */
-static void header_line(FILE *out, const struct report *r)
+/* The reports being written, for report_stop(). */
+static struct report *volatile open_report;
+
+void report_stop(void)
 {
-	fprintf(out, "pikaci-conform: %zu case(s) against ", r->n_planned);
-	text_escaped(out, r->guest);
-	fputc('\n', out);
+	struct report *r = open_report;
+
+	for (size_t i = 0; r && i < r->n_sinks; i++)
+		if (r->sinks[i].temp)
+			unlink(r->sinks[i].temp);
 }
+
+/* Closes what report_open() opened and removes its temporary files: nothing is written. */
+static void report_abandon(struct report *r)
+{
+	for (size_t i = 0; i < r->n_sinks; i++) {
+		if (r->sinks[i].out != stdout)
+			fclose(r->sinks[i].out);
+		if (r->sinks[i].temp)
+			unlink(r->sinks[i].temp);
+		free(r->sinks[i].temp);
+	}
+	free(r->sinks);
+	r->sinks = NULL;
+	r->n_sinks = 0;
+}
+
+int report_open(struct report *r, const struct report_target *targets, size_t n)
+{
+	static const struct report_target text_on_stdout = { FORMAT_TEXT, NULL };
+
+	if (n == 0) {
+		targets = &text_on_stdout;
+		n = 1;
+	}
+	r->sinks = calloc(n, sizeof(*r->sinks));
+	if (!r->sinks)
+		return -ENOMEM;
+	r->progress = true;
+	for (size_t i = 0; i < n; i++) {
+		struct report_sink *s = &r->sinks[r->n_sinks];
+		int e;
+
+		s->target = targets[i];
+		e = sink_open(s);
+		if (e < 0) {
+			fprintf(stderr, "pikaci-conform: cannot write %s: %s\n", s->target.path,
+			        strerror(-e));
+			report_abandon(r);
+			return e;
+		}
+		r->n_sinks++;
+		if (s->out == stdout)
+			r->progress = false;
+	}
+	r->tty = isatty(STDERR_FILENO);
+	open_report = r;
+	return 0;
+}
+
+/* --- The progress line on a terminal ------------------------------------------------------ */
+
+static void progress_clear(const struct report *r)
+{
+	if (r->tty && r->n_finished)
+		fputs("\r\033[K", stderr);
+}
+
+static void progress_draw(const struct report *r)
+{
+	if (!r->tty || !r->last_finished)
+		return;
+	fprintf(stderr, "\r\033[K[%zu/%zu] ", r->n_finished, r->n_planned);
+	report_text_escaped(stderr, r->last_finished->id);
+	fflush(stderr);
+}
+
+/* --- Each step, for every report ---------------------------------------------------------- */
 
 void report_begin(struct report *r)
 {
-	if (r->format == FORMAT_TAP)
-		fprintf(r->out, "TAP version 13\n1..%zu\n", r->n_planned);
-	else if (r->format == FORMAT_TEXT)
-		header_line(r->out, r);
-	if (r->progress)
-		header_line(stdout, r);
-	fflush(r->out);
+	for (size_t i = 0; i < r->n_sinks; i++) {
+		struct report_sink *s = &r->sinks[i];
+
+		if (s->target.format == FORMAT_TAP)
+			fprintf(s->out, "TAP version 13\n1..%zu\n", r->n_planned);
+		else if (s->target.format == FORMAT_TEXT)
+			report_text_header(s->out, r);
+		fflush(s->out);
+	}
+	if (r->progress) {
+		report_text_header(stdout, r);
+		fflush(stdout);
+	}
+}
+
+void report_case_finished(struct report *r, const struct case_result *c)
+{
+	r->n_finished++;
+	r->last_finished = c->fixture;
+	for (size_t i = 0; i < r->n_sinks; i++) {
+		struct report_sink *s = &r->sinks[i];
+
+		if (s->target.format != FORMAT_JSONL)
+			continue;
+		progress_clear(r);
+		report_jsonl_case(s->out, r->run, c);
+		fflush(s->out);
+	}
+	progress_draw(r);
 }
 
 void report_case(struct report *r, const struct case_result *c)
 {
+	bool shown = false;
+
 	r->n_done++;
-	if (r->format == FORMAT_TEXT)
-		text_line(r->out, c);
-	if (r->progress)
-		text_line(stdout, c);
-	if (r->format == FORMAT_TAP)
-		tap_line(r->out, r->n_done, c);
-	fflush(r->out);
-	if (r->progress)
-		fflush(stdout);
-}
+	for (size_t i = 0; i < r->n_sinks; i++) {
+		struct report_sink *s = &r->sinks[i];
 
-static json_t *case_json(const struct case_result *c)
-{
-	json_t *clauses = json_array(), *tags = json_array();
-	json_t *o;
-
-	for (size_t i = 0; i < c->fixture->n_clauses; i++)
-		json_array_append_new(clauses, json_string(c->fixture->clauses[i]));
-	for (size_t i = 0; i < c->fixture->n_tags; i++)
-		json_array_append_new(tags, json_string(c->fixture->tags[i]));
-	o = json_pack("{s:o, s:s, s:s, s:o, s:o, s:o, s:o}", "id", json_text(c->fixture->id),
-	              "profile", profile_name(c->fixture->profile), "status",
-	              case_status_name(c->status), "clauses", clauses, "tags", tags, "description",
-	              json_text(c->fixture->description), "message",
-	              json_text(detail_string(c, "message")));
-	if (!o)
-		return NULL;
-	if (*detail_string(c, "clause"))
-		json_object_set_new(o, "failed_clause", json_text(detail_string(c, "clause")));
-	json_object_set(o, "seconds", json_object_get(c->detail, "seconds"));
-	if (json_object_get(c->detail, "checks"))
-		json_object_set(o, "checks", json_object_get(c->detail, "checks"));
-	if (json_object_get(c->detail, "not_applicable"))
-		json_object_set(o, "not_applicable", json_object_get(c->detail, "not_applicable"));
-	if (c->expectation)
-		json_object_set_new(o, "expectation", json_text(c->expectation));
-	return o;
-}
-
-static void totals_json_set(json_t *o, const struct totals *t)
-{
-	json_object_set_new(o, "pass", json_integer((json_int_t)t->pass));
-	json_object_set_new(o, "fail", json_integer((json_int_t)t->fail));
-	json_object_set_new(o, "timeout", json_integer((json_int_t)t->timeout));
-	json_object_set_new(o, "skip", json_integer((json_int_t)t->skip));
-	json_object_set_new(o, "xfail", json_integer((json_int_t)t->xfail));
-	json_object_set_new(o, "xpass", json_integer((json_int_t)t->xpass));
-	json_object_set_new(o, "error", json_integer((json_int_t)t->error));
-}
-
-static void junit(FILE *out, const struct case_result *results, size_t n,
-                  const struct totals profile_totals[_PROFILE_MAX])
-{
-	fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites "
-	             "name=\"pikaci-conform\">\n");
-	for (int p = 0; p < _PROFILE_MAX; p++) {
-		const struct totals *t = &profile_totals[p];
-		size_t total =
-		        t->pass + t->fail + t->timeout + t->skip + t->xfail + t->xpass + t->error;
-
-		if (total == 0)
+		if (s->target.format != FORMAT_TEXT && s->target.format != FORMAT_TAP)
 			continue;
-		fprintf(out,
-		        "  <testsuite name=\"%s\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" "
-		        "skipped=\"%zu\">\n",
-		        profile_name((enum fixture_profile)p), total, t->fail + t->xpass,
-		        t->timeout + t->error, t->skip + t->xfail);
-		for (size_t i = 0; i < n; i++) {
-			const struct case_result *c = &results[i];
-
-			if (c->fixture->profile != (enum fixture_profile)p)
-				continue;
-			fprintf(out, "    <testcase classname=\"%s\" name=\"",
-			        profile_name(c->fixture->profile));
-			xml_escaped(out, c->fixture->id);
-			fprintf(out, "\" time=\"%.3f\">",
-			        json_number_value(json_object_get(c->detail, "seconds")));
-			if (c->status == STATUS_SKIP || c->status == STATUS_XFAIL) {
-				fputs("<skipped message=\"", out);
-				xml_escaped(out, c->expectation ? c->expectation : "");
-				fputs("\"/>", out);
-			} else if (c->status != STATUS_PASS) {
-				fprintf(out, "<%s message=\"",
-				        c->status == STATUS_FAIL || c->status == STATUS_XPASS
-				                ? "failure"
-				                : "error");
-				xml_escaped(out, c->status == STATUS_XPASS
-				                         ? "unexpectedly passed"
-				                         : detail_string(c, "message"));
-				fprintf(out, "\" type=\"%s\"/>", case_status_name(c->status));
-			}
-			fputs("</testcase>\n", out);
-		}
-		fputs("  </testsuite>\n", out);
+		progress_clear(r);
+		shown = true;
+		s->n_done++;
+		if (s->target.format == FORMAT_TEXT)
+			report_text_line(s->out, c);
+		else
+			report_tap_line(s->out, s->n_done, c);
+		fflush(s->out);
 	}
-	fputs("</testsuites>\n", out);
+	if (r->progress) {
+		progress_clear(r);
+		shown = true;
+		report_text_line(stdout, c);
+		fflush(stdout);
+	}
+	if (shown)
+		progress_draw(r);
 }
 
 void report_end(struct report *r, const struct case_result *results, size_t n,
-                const struct corpus *corpus, const char *transport)
+                const struct corpus *corpus)
 {
-	struct totals all = { 0 }, per[_PROFILE_MAX] = { 0 };
-	char line[160];
+	progress_clear(r);
+	r->tty = false;
+	r->ended = true;
+	r->run->finished = time(NULL);
+	for (size_t i = 0; i < r->n_sinks; i++) {
+		struct report_sink *s = &r->sinks[i];
+		json_t *doc = NULL;
 
-	for (size_t i = 0; i < n; i++) {
-		totals_add(&all, results[i].status);
-		totals_add(&per[results[i].fixture->profile], results[i].status);
-	}
-	if (r->format == FORMAT_JUNIT)
-		junit(r->out, results, n, per);
-	if (r->format == FORMAT_JSON) {
-		json_t *cases = json_array(), *profiles = json_object(), *summary = json_object();
-		json_t *doc;
-		char *text;
-
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(cases, case_json(&results[i]));
-		for (int p = 0; p < _PROFILE_MAX; p++) {
-			json_t *o = json_object();
-
-			totals_json_set(o, &per[p]);
-			json_object_set_new(profiles, profile_name((enum fixture_profile)p), o);
+		switch (s->target.format) {
+		case FORMAT_TEXT:
+			report_text_summary(s->out, "", results, n);
+			break;
+		case FORMAT_TAP:
+			report_text_summary(s->out, "# ", results, n);
+			break;
+		case FORMAT_JUNIT:
+			report_junit_write(s->out, results, n);
+			break;
+		case FORMAT_MARKDOWN:
+			report_markdown_write(s->out, r->run, results, n);
+			break;
+		case FORMAT_JSON:
+		case FORMAT_JSONL:
+			doc = report_document_json(r->run, results, n, corpus,
+			                           s->target.format == FORMAT_JSON);
+			if (doc && s->target.format == FORMAT_JSONL)
+				json_object_set_new(doc, "type", json_string("summary"));
+			if (!doc ||
+			    report_json_dump(s->out, doc, s->target.format == FORMAT_JSONL) < 0)
+				r->failed = true;
+			json_decref(doc);
+			break;
+		case _FORMAT_MAX:
+			break;
 		}
-		totals_json_set(summary, &all);
-		doc = json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o}", "tool",
-		                "pikaci-conform", "version", PIKACI_VERSION, "guest",
-		                json_text(r->guest), "transport", transport, "summary", summary,
-		                "profiles", profiles, "cases", cases, "coverage",
-		                coverage_json(corpus));
-		text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
-		if (text)
-			fprintf(r->out, "%s\n", text);
-		else
-			r->failed = true;
-		free(text);
-		json_decref(doc);
+		fflush(s->out);
 	}
-	for (int p = 0; p < _PROFILE_MAX; p++) {
-		FILE *outs[2] = { r->format == FORMAT_TEXT || r->format == FORMAT_TAP ? r->out
-			                                                              : NULL,
-			          r->progress ? stdout : NULL };
-
-		if (per[p].pass + per[p].fail + per[p].timeout + per[p].skip + per[p].xfail +
-		            per[p].xpass + per[p].error ==
-		    0)
-			continue;
-		totals_line(&per[p], line, sizeof(line));
-		for (int k = 0; k < 2; k++) {
-			if (!outs[k])
-				continue;
-			fprintf(outs[k], "%sprofile %s: %s",
-			        r->format == FORMAT_TAP && k == 0 ? "# " : "",
-			        profile_name((enum fixture_profile)p), line);
-			if (per[p].timeout || per[p].xfail || per[p].xpass || per[p].error)
-				fprintf(outs[k], " (timeout %zu, xfail %zu, xpass %zu, error %zu)",
-				        per[p].timeout, per[p].xfail, per[p].xpass, per[p].error);
-			fputc('\n', outs[k]);
-		}
-	}
-	totals_line(&all, line, sizeof(line));
-	if (r->format == FORMAT_TEXT || r->format == FORMAT_TAP)
-		fprintf(r->out, "%s%s\n", r->format == FORMAT_TAP ? "# " : "", line);
 	if (r->progress)
-		printf("%s\n", line);
-	fflush(r->out);
+		report_text_summary(stdout, "", results, n);
 	fflush(stdout);
-}
-
-/* --- Clause coverage ---------------------------------------------------------------------- */
-
-json_t *coverage_json(const struct corpus *corpus)
-{
-	json_t *list = json_array();
-
-	for (size_t i = 0; i < n_contract_clauses; i++) {
-		const struct clause *cl = &contract_clauses[i];
-		json_t *cases = json_array();
-
-		for (size_t k = 0; k < corpus->n_cases; k++)
-			if (fixture_cites(&corpus->cases[k], cl->id))
-				json_array_append_new(cases, json_string(corpus->cases[k].id));
-		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:o}",
-		                                      "clause", cl->id, "section", cl->section,
-		                                      "level", cl->must ? "MUST" : "SHOULD",
-		                                      "party", clause_party_name(cl->party),
-		                                      "title", cl->title, "covered",
-		                                      json_array_size(cases) > 0, "cases", cases));
-	}
-	return list;
-}
-
-size_t coverage_print(FILE *out, const struct corpus *corpus)
-{
-	size_t uncovered = 0;
-
-	fprintf(out, "%-4s %-6s %-5s %5s  %s\n", "id", "level", "party", "cases", "clause");
-	for (size_t i = 0; i < n_contract_clauses; i++) {
-		const struct clause *cl = &contract_clauses[i];
-		size_t count = 0;
-
-		for (size_t k = 0; k < corpus->n_cases; k++)
-			count += fixture_cites(&corpus->cases[k], cl->id);
-		fprintf(out, "%-4s %-6s %-5s %5zu  %s%s\n", cl->id, cl->must ? "MUST" : "SHOULD",
-		        clause_party_name(cl->party), count, cl->title,
-		        count                      ? ""
-		        : cl->party == CLAUSE_HOST ? "  (host obligation: pikaci-host's tests)"
-		                                   : "  <- UNCOVERED");
-		if (!count && cl->must && cl->party != CLAUSE_HOST)
-			uncovered++;
-	}
-	if (uncovered)
-		fprintf(out, "%zu MUST clause(s) of the guest are covered by no case\n", uncovered);
-	else
-		fprintf(out, "every MUST clause a guest owes is covered by at least one case\n");
-	return uncovered;
 }
 
 int report_finish(struct report *r)
 {
-	bool failed = r->failed;
+	bool any_failed = false;
 
-	if (fflush(r->out) != 0 || ferror(r->out))
-		failed = true;
-	if (r->out != stdout && r->out != stderr && fclose(r->out) != 0)
-		failed = true;
-	r->out = NULL;
-	return failed ? -EIO : 0;
+	progress_clear(r);
+	open_report = NULL;
+	for (size_t i = 0; i < r->n_sinks; i++) {
+		struct report_sink *s = &r->sinks[i];
+		bool failed = r->failed;
+
+		if (fflush(s->out) != 0 || ferror(s->out))
+			failed = true;
+		if (s->out != stdout && fclose(s->out) != 0)
+			failed = true;
+		if (s->temp && !failed && r->ended && rename(s->temp, s->target.path) < 0)
+			failed = true;
+		if (s->temp && (failed || !r->ended))
+			unlink(s->temp);
+		if (failed && s->target.path)
+			fprintf(stderr, "pikaci-conform: cannot write the report to %s\n",
+			        s->target.path);
+		else if (failed)
+			fprintf(stderr, "pikaci-conform: cannot write to stdout\n");
+		any_failed |= failed;
+		free(s->temp);
+	}
+	free(r->sinks);
+	r->sinks = NULL;
+	r->n_sinks = 0;
+	return any_failed ? -EIO : 0;
 }

@@ -26,6 +26,8 @@
 
 /* The longest check message sent from a worker or kept (a check quotes at most a few lines). */
 #define CHECK_MESSAGE_MAX 4096
+/* The most of each output stream of the guest a case's result carries (JUnit system-out). */
+#define OUTPUT_EXCERPT_MAX 65536
 
 struct options {
 	const char *fixtures;
@@ -38,14 +40,18 @@ struct options {
 	bool coverage;
 	double case_timeout;
 	double time_scale;
-	enum report_format format;
+	enum report_format format; /* --format and --output: one more report */
+	bool format_given;
 	const char *output;
+	struct report_target *reports; /* every report asked for (none: text on stdout) */
+	size_t n_reports;
 	const char *expect;
 	const char *keep;
 	bool check_reason;
 	struct pikaci_incus_options incus; /* with --incus-image: Incus instead of a sandbox */
 	char **guest_argv;                 /* wrapper words, then the guest command line */
 	char *guest_text;                  /* the guest command line as typed, for reports */
+	const char *guest_command;         /* GUEST as typed (NULL: the image's own guest) */
 };
 
 /* --- options.c: the command line --------------------------------------------------------- */

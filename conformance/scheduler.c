@@ -210,19 +210,11 @@ static int scheduler_init(struct scheduler *s)
 	return 0;
 }
 
-/* The report goes to --output (progress then to stdout) or stdout: 0 or EXIT_USAGE (said). */
+/* The reports asked for (or text on stdout): 0 or EXIT_USAGE (said). */
 static int scheduler_open_report(struct scheduler *s)
 {
-	if (s->opt->output) {
-		s->report.out = fopen(s->opt->output, "w");
-		if (!s->report.out) {
-			fprintf(stderr, "pikaci-conform: cannot write %s: %s\n", s->opt->output,
-			        strerror(errno));
-			s->report.out = stdout;
-			return EXIT_USAGE;
-		}
-		s->report.progress = true;
-	}
+	if (report_open(&s->report, s->opt->reports, s->opt->n_reports) < 0)
+		return EXIT_USAGE;
 	s->report.n_planned = s->chosen;
 	report_begin(&s->report);
 	return 0;
@@ -267,6 +259,7 @@ static int scheduler_start_ready(struct scheduler *s)
 			s->results[i].detail =
 			        json_pack("{s:s, s:f}", "message", "skipped", "seconds", 0.0);
 			p->done = true;
+			report_case_finished(&s->report, &s->results[i]);
 			continue;
 		}
 		if (scheduler_start(s, i) != 0)
@@ -309,6 +302,7 @@ static int scheduler_collect(struct scheduler *s)
 		if (worker_read(slot) == WORKER_DONE) {
 			worker_finish(slot, &s->results[slot->index]);
 			s->plans[slot->index].done = true;
+			report_case_finished(&s->report, &s->results[slot->index]);
 			slot->pid = 0;
 			s->jobs_used -= slot->takes_job;
 			s->active--;
@@ -343,8 +337,7 @@ static void scheduler_report_end(struct scheduler *s)
 	for (size_t i = 0; ran && i < s->n; i++)
 		if (s->plans[i].selected)
 			ran[k++] = s->results[i];
-	report_end(&s->report, ran ? ran : s->results, ran ? k : 0, s->corpus,
-	           s->opt->incus.image ? "incus" : "local");
+	report_end(&s->report, ran ? ran : s->results, ran ? k : 0, s->corpus);
 	free(ran);
 }
 
@@ -363,12 +356,17 @@ static void scheduler_clear(struct scheduler *s)
 
 int schedule_all(const struct options *opt, const struct corpus *corpus)
 {
+	struct report_run run = { 0 };
 	struct scheduler s = {
 		.opt = opt,
 		.corpus = corpus,
-		.report = { .format = opt->format, .out = stdout, .guest = opt->guest_text },
+		.report = { .run = &run },
 	};
-	int code = scheduler_init(&s);
+	int code;
+
+	report_run_init(&run, opt->guest_text, opt->guest_command, opt->incus.image, opt->fixtures,
+	                corpus);
+	code = scheduler_init(&s);
 
 	if (code == 0)
 		code = scheduler_open_report(&s);
@@ -384,12 +382,9 @@ int schedule_all(const struct options *opt, const struct corpus *corpus)
 		scheduler_report_end(&s);
 	}
 	/* A lost report must not pass for a run that passed (or failed). */
-	if (s.report.out && report_finish(&s.report) < 0 && code != EXIT_USAGE &&
-	    code != EXIT_HARNESS) {
-		fprintf(stderr, "pikaci-conform: cannot write the report to %s\n",
-		        opt->output ? opt->output : "stdout");
+	if (report_finish(&s.report) < 0 && code != EXIT_USAGE && code != EXIT_HARNESS)
 		code = EXIT_REPORT_FAILED;
-	}
 	scheduler_clear(&s);
+	report_run_clear(&run);
 	return code;
 }

@@ -92,10 +92,12 @@ static void check_tap(const char *report, enum case_status status)
 /* Every '<' of the JUnit report opens or closes an element the writer makes. */
 static void check_junit(const char *report)
 {
-	static const char *const tags[] = { "?xml ",      "testsuites ", "/testsuites>",
-		                            "testsuite ", "/testsuite>", "testcase ",
-		                            "/testcase>", "skipped ",    "failure ",
-		                            "error " };
+	static const char *const tags[] = { "?xml ",       "testsuites ", "/testsuites>",
+		                            "testsuite ",  "/testsuite>", "testcase ",
+		                            "/testcase>",  "skipped ",    "failure ",
+		                            "error ",      "/skipped>",   "/failure>",
+		                            "/error>",     "system-out>", "/system-out>",
+		                            "system-err>", "/system-err>" };
 
 	for (const char *p = strchr(report, '<'); p; p = strchr(p + 1, '<')) {
 		bool known = false;
@@ -110,21 +112,32 @@ static void check_junit(const char *report)
 
 static void check_reports(const struct case_result *result, const struct corpus *corpus)
 {
-	static const enum report_format formats[] = { FORMAT_TEXT, FORMAT_TAP, FORMAT_JUNIT,
-		                                      FORMAT_JSON };
+	static const enum report_format formats[] = { FORMAT_TEXT, FORMAT_TAP,   FORMAT_JUNIT,
+		                                      FORMAT_JSON, FORMAT_JSONL, FORMAT_MARKDOWN };
 
 	for (size_t i = 0; i < ELEMENTSOF(formats); i++) {
 		char *text = NULL;
 		size_t length = 0;
 		FILE *out = open_memstream(&text, &length);
-		struct report r = { .format = formats[i], .out = out, .guest = "guest \xff" };
+		struct report_sink *sink = calloc(1, sizeof(*sink));
+		struct report_run run = { .guest = "guest \xff",
+			                  .transport = "local",
+			                  .identity = json_object(),
+			                  .host = json_object(),
+			                  .corpus = json_object() };
+		struct report r = { .sinks = sink, .n_sinks = 1, .run = &run };
 
-		FUZZ_CHECK(out != NULL);
+		FUZZ_CHECK(out != NULL && sink != NULL);
+		sink->target.format = formats[i];
+		sink->target.path = "fuzz";
+		sink->out = out;
 		r.n_planned = 1;
 		report_begin(&r);
+		report_case_finished(&r, result);
 		report_case(&r, result);
-		report_end(&r, result, 1, corpus, "local");
+		report_end(&r, result, 1, corpus);
 		FUZZ_CHECK(report_finish(&r) == 0);
+		report_run_clear(&run);
 		FUZZ_CHECK(fuzz_utf8_valid(text, length));
 		if (formats[i] == FORMAT_TAP)
 			check_tap(text, result->status);
@@ -136,6 +149,17 @@ static void check_reports(const struct case_result *result, const struct corpus 
 			FUZZ_CHECK(doc != NULL);
 			json_decref(doc);
 		}
+		if (formats[i] == FORMAT_JSONL)
+			/* Each line one JSON object: the case, then the summary. */
+			for (char *line = text, *end; *line; line = end + 1) {
+				json_t *doc;
+
+				end = strchr(line, '\n');
+				FUZZ_CHECK(end != NULL);
+				doc = json_loadb(line, (size_t)(end - line), 0, NULL);
+				FUZZ_CHECK(json_is_object(doc));
+				json_decref(doc);
+			}
 		free(text);
 	}
 }
