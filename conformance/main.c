@@ -64,7 +64,8 @@ static int corpus_reports(const struct options *opt, const struct corpus *corpus
 		if (opt->reports[i].format != FORMAT_TEXT &&
 		    opt->reports[i].format != FORMAT_JSON) {
 			fprintf(stderr,
-			        "pikaci-conform: --%s writes text or json, not %s\nTry 'pikaci-conform --help' for more information.\n",
+			        "pikaci-conform: --%s writes text or json, not %s\nTry "
+			        "'pikaci-conform --help' for more information.\n",
 			        opt->coverage ? "coverage-report" : "list",
 			        report_format_name(opt->reports[i].format));
 			free(selected);

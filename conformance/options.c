@@ -212,8 +212,8 @@ static const char format_names_text[] = "text, tap, junit, json, jsonl or markdo
 static int format_set(struct options *opt, const char *arg)
 {
 	if (report_format_parse(arg, &opt->format) < 0) {
-		fprintf(stderr, "pikaci-conform: --format is %s, not \"%s\"\n",
-		        format_names_text, arg);
+		fprintf(stderr, "pikaci-conform: --format is %s, not \"%s\"\n", format_names_text,
+		        arg);
 		return -EINVAL;
 	}
 	opt->format_given = true;
@@ -227,15 +227,12 @@ static int report_add(struct options *opt, char *arg)
 	struct report_target *t = &opt->reports[opt->n_reports];
 
 	if (!colon || colon == arg || !colon[1]) {
-		fprintf(stderr,
-		        "pikaci-conform: --report takes FORMAT:FILE, not \"%s\"\n",
-		        arg);
+		fprintf(stderr, "pikaci-conform: --report takes FORMAT:FILE, not \"%s\"\n", arg);
 		return -EINVAL;
 	}
 	*colon = '\0';
 	if (report_format_parse(arg, &t->format) < 0) {
-		fprintf(stderr,
-		        "pikaci-conform: --report: \"%s\" is not a format (%s)\n", arg,
+		fprintf(stderr, "pikaci-conform: --report: \"%s\" is not a format (%s)\n", arg,
 		        format_names_text);
 		return -EINVAL;
 	}
@@ -268,8 +265,8 @@ static int reports_check(struct options *opt)
 			}
 	}
 	if (on_stdout > 1) {
-		fprintf(stderr,
-		        "pikaci-conform: %zu reports on stdout: give all but one a FILE\n", on_stdout);
+		fprintf(stderr, "pikaci-conform: %zu reports on stdout: give all but one a FILE\n",
+		        on_stdout);
 		return -EINVAL;
 	}
 	return 0;
