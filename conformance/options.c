@@ -110,7 +110,7 @@ enum {
 	OPT_COVERAGE,
 	OPT_VERSION,
 	OPT_INCUS_IMAGE,
-	OPT_INCUS_BASE, /* the connection options: OPT_INCUS_BASE + 0 ... + 5 */
+	OPT_INCUS_BASE, /* the Incus options: OPT_INCUS_BASE + 0 ... (transport.h), last */
 };
 
 static const struct option long_options[] = {

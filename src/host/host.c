@@ -162,7 +162,7 @@ enum {
 	OPT_INCUS_IMAGE,
 	OPT_VERSION,
 	OPT_REQUEST,
-	OPT_INCUS_BASE, /* the connection options: OPT_INCUS_BASE + 0 ... + 5 */
+	OPT_INCUS_BASE, /* the Incus options: OPT_INCUS_BASE + 0 ... (transport.h), last */
 };
 
 static const struct option long_options[] = {
