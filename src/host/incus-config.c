@@ -204,8 +204,8 @@ static int line_parse(const struct cursor *c, const char *s, const char *end, st
 	if (indent == 0 && end - p >= 3 && memcmp(p, "---", 3) == 0 && rest_empty(&after, end))
 		return tree->count == 0 ? 0 : syntax(c, "a second YAML document");
 	if (tree_parent(tree, indent, &parent) < 0)
-		return syntax(c, "the indentation matches no mapping above (a value cannot go on "
-		                 "on the next line)");
+		return syntax(c, "the indentation matches no mapping above (a value cannot "
+		                 "continue on the next line)");
 	for (int up = parent; up >= 0; up = tree->nodes[up].parent)
 		depth++;
 	if (depth >= PIKACI_INCUS_CONFIG_DEPTH_MAX)

@@ -1408,13 +1408,13 @@ static int incus_agent_wait(struct incus *incus)
 			                          status);
 			goto out;
 		}
-		if (monotonic_seconds() + 0.5 >= deadline)
+		if (monotonic_seconds() >= deadline)
 			break;
 		sleep_until(0.5, deadline);
 	}
 	r = pikaci_transport_fail(
 	        &incus->base, -ETIMEDOUT,
-	        "virtual machine %s: its Incus agent did not answer within %.0f s "
+	        "virtual machine %s: its Incus agent did not answer within %.1f s "
 	        "(%u polls of GET %s, status %s, no processes): is incus-agent "
 	        "in the image and started at boot?",
 	        incus->instance, incus->agent_seconds, polls + 1, path, status);
