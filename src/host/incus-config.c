@@ -287,6 +287,14 @@ static int tree_parse(const char *text, size_t length, struct cursor *c, struct 
 			            PIKACI_INCUS_CONFIG_LINE_MAX);
 		if (memchr(p, '\0', n))
 			return syntax(c, "a NUL byte");
+		/* YAML is UTF-8, and what it holds goes into messages: jansson checks it. */
+		if (n > 0) {
+			json_t *probe = json_stringn(p, n);
+
+			if (!probe)
+				return syntax(c, "a line that is not UTF-8");
+			json_decref(probe);
+		}
 		if (!rest_empty(&q, p + n)) {
 			r = line_parse(c, p, p + n, tree);
 			if (r < 0)

@@ -246,6 +246,8 @@ static void test_bounds(void **state)
 	                                           f->errbuf, sizeof(f->errbuf)),
 	                 -EBADMSG);
 	assert_non_null(strstr(f->errbuf, "config.yml:1: a NUL byte"));
+	assert_int_equal(parse(f, "a: b\nremotes:\n  \xff:\n    addr: unix://\n"), -EBADMSG);
+	assert_non_null(strstr(f->errbuf, "config.yml:3: a line that is not UTF-8"));
 }
 
 /* $INCUS_CONF, $INCUS_REMOTE, a missing file. */
