@@ -91,6 +91,8 @@ struct reply {
 
 /* Tells the reaper (pikaci_incus_reaper_start()) about a container: '+' made, '-' deleted. */
 static void reaper_note(char kind, const char *name);
+/* Waits for a virtual machine's Incus agent (issue 12). */
+static int incus_agent_wait(struct incus *incus);
 
 /* --- Small helpers ------------------------------------------------------------------------- */
 
@@ -1322,7 +1324,7 @@ static int incus_check_instance(struct incus *incus)
 {
 	struct pikaci_incus_response response = { 0 };
 	char *path = NULL, what[256];
-	const char *status;
+	const char *status, *type;
 	int r;
 
 	snprintf(what, sizeof(what), "looking up instance %s", incus->instance);
@@ -1341,6 +1343,10 @@ static int incus_check_instance(struct incus *incus)
 		                          status ? status : "in no known state");
 		goto out;
 	}
+	/* A running VM may still be booting: its agent must answer before files and exec. */
+	type = json_string_value(json_object_get(response.metadata, "type"));
+	if (type && strcmp(type, "virtual-machine") == 0)
+		r = incus_agent_wait(incus);
 out:
 	pikaci_incus_response_clear(&response);
 	free(path);
@@ -1607,6 +1613,11 @@ int pikaci_transport_incus_new(const struct pikaci_incus_options *options,
 
 	if (!options)
 		options = &none;
+	if (options->instance && pikaci_incus_placement_problem(options)) {
+		snprintf(errbuf, errsize, "incus transport: %s",
+		         pikaci_incus_placement_problem(options));
+		return -EINVAL;
+	}
 	if (!options->instance == !options->image) {
 		snprintf(errbuf, errsize,
 		         "incus transport: give exactly one of an instance and an "

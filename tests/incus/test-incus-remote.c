@@ -368,6 +368,28 @@ static void test_remote(void **state)
 	assert_non_null(strstr(f->errbuf, "is an image server"));
 }
 
+/* --incus NAME of a running VM: its agent is waited for too; --target makes no sense there. */
+static void test_existing_vm(void **state)
+{
+	struct fixture *f = *state;
+	struct pikaci_incus_options options = {
+		.socket = f->socket,
+		.instance = "vm-lab",
+		.setup_seconds = SETUP,
+		.agent_seconds = SETUP,
+	};
+
+	server_start(f, "vm-late");
+	assert_int_equal(transport_new(f, &options), 0);
+	assert_int_equal(requests(f, "GET /1.0/instances/vm-lab/state\n"), 4);
+	pikaci_transport_free(f->t);
+	f->t = NULL;
+	pikaci_incus_option_set(&options, PIKACI_INCUS_OPTION_TARGET, "m1");
+	assert_int_equal(pikaci_transport_incus_new(&options, &f->t, f->errbuf, sizeof(f->errbuf)),
+	                 -EINVAL);
+	assert_non_null(strstr(f->errbuf, "not with an existing one"));
+}
+
 int main(void)
 {
 	const char *scale = getenv("PIKACI_TIME_SCALE");
@@ -378,6 +400,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_targets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_image_server, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remote, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_existing_vm, setup, teardown),
 	};
 
 	if (scale && atof(scale) >= 1 && atof(scale) <= 100)
