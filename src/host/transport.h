@@ -191,6 +191,19 @@ enum {
 	{                                                                                     \
 		"target", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_TARGET        \
 	}
+/* Their help lines (after --project's), the same in both programs' usage. */
+/* clang-format off */
+#define PIKACI_INCUS_USAGE                                                                      \
+	"  --remote NAME       a remote of the incus client's config.yml (in $INCUS_CONF, else\n" \
+	"                      ~/.config/incus): its address, certificates and project; without\n" \
+	"                      --remote, --socket or --url its default-remote when it exists\n"     \
+	"  --instance-type T   container (default) or virtual-machine (its agent waited for)\n"    \
+	"  --image-server URL  the image is an alias there, pulled and cached by the daemon\n"     \
+	"                      (or: --incus-image REMOTE:ALIAS, an image remote of config.yml)\n" \
+	"  --image-protocol P  the image server's: simplestreams (default) or incus\n"             \
+	"  --target MEMBER     create instances on this cluster member, or @GROUP; repeated:\n"  \
+	"                      each new instance on the next one in turn\n"
+/* clang-format on */
 void pikaci_incus_option_set(struct pikaci_incus_options *options, int which, const char *value);
 /* NULL when the connection options go together, else what is wrong with them. */
 const char *pikaci_incus_options_problem(const struct pikaci_incus_options *options);
