@@ -140,7 +140,8 @@ struct pikaci_incus_options {
  * PIKACI_INCUS_SETUP_SECONDS) — before the run (connect, create and start, deliver), after it
  * (the output, collect, changes) and the teardown (stop and delete a container of ours) —
  * and the run at most its deadline plus PIKACI_INCUS_WAIT_SLACK for the server's answer. So
- * one exchange ends within deadline + 3 * setup_seconds + 1 s. Every request carries the time
+ * one exchange ends within deadline + 3 * setup_seconds + 1 s (a virtual machine's: plus
+ * agent_seconds, its agent's wait, which has its own bound). Every request carries the time
  * left (libcurl's overall timeout), gives up a connection after 10 s and a server silent
  * for 10 s (beyond a server-side wait it asked for). An answer is at most
  * PIKACI_INCUS_BODY_MAX bytes, a collected file at most the caller's cap, an output log at
@@ -221,7 +222,9 @@ int pikaci_guest_argv_new(const char *wrapper, char *const command[], size_t n_c
 void pikaci_guest_argv_free(char **argv);
 
 /*
- * Connects (GET /1.0 must answer), and with `image` creates and starts a fresh container.
+ * Connects (GET /1.0 must answer), and with `image` creates and starts a fresh instance
+ * (incus-config.h: the remote, the image source, the type and cluster member); a virtual
+ * machine's, or a given one's that is a VM, Incus agent is waited for before anything else.
  * Output arrives when the guest has finished (Incus records it), not streamed; stderr is
  * separate. changes() compares the §3 folders and the state folder's entries before and
  * after the run through the file API; watch() is not available (-EOPNOTSUPP).
