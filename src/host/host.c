@@ -284,12 +284,13 @@ static int options_check(struct host_options *opt)
 		fprintf(stderr, "pikaci-host: --socket and --url go with --incus\n");
 		return -EINVAL;
 	}
+	/* Before the check: --target and --instance-type do not go with an existing instance. */
+	opt->incus.instance = opt->instance;
+	opt->incus.image = opt->image;
 	if (pikaci_incus_options_problem(&opt->incus)) {
 		fprintf(stderr, "pikaci-host: %s\n", pikaci_incus_options_problem(&opt->incus));
 		return -EINVAL;
 	}
-	opt->incus.instance = opt->instance;
-	opt->incus.image = opt->image;
 	return 0;
 }
 
