@@ -100,7 +100,7 @@ static int scalar_parse(const struct cursor *c, const char **p, const char *end,
 				static const char from[] = "\\\"/nt", to[] = "\\\"/\n\t";
 				const char *which = s + 1 < end ? memchr(from, s[1], 5) : NULL;
 
-				if (!which || s[1] == '\0') {
+				if (!which) {
 					r = syntax(c,
 					           "an escape in a double-quoted scalar that this "
 					           "reader does not know");
@@ -131,10 +131,7 @@ static int scalar_parse(const struct cursor *c, const char **p, const char *end,
 		}
 		r = buffer_append(&out, start, (size_t)(stop - start));
 	}
-	if (r == 0 && memchr(out.data ? out.data : "", '\0', out.length)) {
-		r = syntax(c, "a scalar holds a NUL byte");
-		goto out;
-	}
+	/* No NUL can be in it: lines holding one are refused before they are read. */
 	if (r == 0 && !out.data)
 		r = buffer_append(&out, "", 0);
 	if (r < 0)
