@@ -158,16 +158,23 @@ static void bundle_put_verdict(const struct fixture *f, const char *dir, const s
 /* The Incus options of the run, as replay.sh passes them again. */
 static void replay_incus_options(FILE *out, const struct pikaci_incus_options *incus)
 {
-	const char *flags[] = { "--incus-image", "--socket", "--url",    "--cert",
-		                "--key",         "--ca",     "--project" };
-	const char *values[] = { incus->image, incus->socket, incus->url,    incus->cert,
-		                 incus->key,   incus->ca,     incus->project };
+	const char *flags[] = { "--incus-image",   "--socket",       "--url",           "--cert",
+		                "--key",           "--ca",           "--project",       "--remote",
+		                "--instance-type", "--image-server", "--image-protocol" };
+	const char *values[] = { incus->image,        incus->socket,        incus->url,
+		                 incus->cert,         incus->key,           incus->ca,
+		                 incus->project,      incus->remote,        incus->instance_type,
+		                 incus->image_server, incus->image_protocol };
 
 	for (size_t i = 0; i < ELEMENTSOF(flags); i++) {
 		if (!values[i])
 			continue;
 		fprintf(out, " %s ", flags[i]);
 		shell_quote(out, values[i]);
+	}
+	for (size_t i = 0; i < incus->n_targets && i < PIKACI_INCUS_TARGETS_MAX; i++) {
+		fprintf(out, " --target ");
+		shell_quote(out, incus->targets[i]);
 	}
 }
 

@@ -19,7 +19,8 @@
 static const char usage_text[] =
 	"usage: pikaci-conform [OPTION...] -- GUEST [ARG...]\n"
 	"       pikaci-conform [OPTION...] --incus-image ALIAS [--socket PATH | --url URL\n"
-	"                      --cert FILE --key FILE [--ca FILE]] [-- GUEST [ARG...]]\n"
+	"                      --cert FILE --key FILE [--ca FILE] | --remote NAME]\n"
+	"                      [--instance-type T] [--target MEMBER...] [-- GUEST [ARG...]]\n"
 	"       pikaci-conform --lint | --list | --coverage-report [--fixtures DIR]\n"
 	"\n"
 	"Replays the fixture corpus against GUEST, a guest command line to which the runner\n"
@@ -49,11 +50,12 @@ static const char usage_text[] =
 	"                      a regular file of at most 1 MiB\n"
 	"  --keep DIR          a repro bundle per failing case: request, expectation, the\n"
 	"                      guest's files and output, verdict.txt and replay.sh\n"
-	"  --incus-image ALIAS validate a guest image: each case in a fresh container from ALIAS,\n"
+	"  --incus-image ALIAS validate a guest image: each case in a fresh instance from ALIAS,\n"
 	"                      the guest run at its contract path (or GUEST, inside the image)\n"
 	"  --socket PATH       Incus's unix socket (default /var/lib/incus/unix.socket)\n"
 	"  --url URL           or a remote Incus over HTTPS, with --cert, --key and --ca\n"
 	"  --project NAME      the Incus project\n"
+	PIKACI_INCUS_USAGE
 	"  --check-reason      also require result.json's details.reason to be the contract\n"
 	"                      library's reason code (the reference guest reports one)\n"
 	"  --list              list the selected cases and exit\n"
@@ -117,7 +119,7 @@ enum {
 	OPT_COVERAGE,
 	OPT_VERSION,
 	OPT_INCUS_IMAGE,
-	OPT_INCUS_BASE, /* the connection options: OPT_INCUS_BASE + 0 ... + 5 */
+	OPT_INCUS_BASE, /* the Incus options: OPT_INCUS_BASE + 0 ... (transport.h), last */
 };
 
 static const struct option long_options[] = {

@@ -91,7 +91,8 @@ static const char usage_text[] =
 	"usage: pikaci-host run (--command CMD [--timeout N] [--root] | --request FILE)\n"
 	"                       [--out DIR] [--grace S]\n"
 	"                       (--local GUEST | --incus INSTANCE | --incus-image ALIAS)\n"
-	"                       [--socket PATH | --url URL --cert FILE --key FILE [--ca FILE]]\n"
+	"                       [--socket PATH | --url URL --cert FILE --key FILE [--ca FILE]\n"
+	"                        | --remote NAME] [--instance-type T] [--target MEMBER]\n"
 	"\n"
 	"Runs one job through a guest as a CI host does: builds the version-2 request, delivers\n"
 	"it to " PIKACI_REQUEST_PATH ", runs the guest (its output streams here),\n"
@@ -109,10 +110,11 @@ static const char usage_text[] =
 	"                      3600 seconds (default 30)\n"
 	"  --local GUEST       run GUEST, a guest executable, in a local sandbox (needs root)\n"
 	"  --incus INSTANCE    run the image's guest in this running Incus instance\n"
-	"  --incus-image ALIAS ... or in a fresh container from this image, deleted afterwards\n"
+	"  --incus-image ALIAS ... or in a fresh instance from this image, deleted afterwards\n"
 	"  --socket PATH       Incus's unix socket (default /var/lib/incus/unix.socket)\n"
 	"  --url URL           or a remote Incus over HTTPS, with --cert, --key and --ca\n"
 	"  --project NAME      the Incus project\n"
+	PIKACI_INCUS_USAGE
 	"  -h, --help, --version\n"
 	"\n"
 	"Exit status and verdicts:\n"
@@ -162,7 +164,7 @@ enum {
 	OPT_INCUS_IMAGE,
 	OPT_VERSION,
 	OPT_REQUEST,
-	OPT_INCUS_BASE, /* the connection options: OPT_INCUS_BASE + 0 ... + 5 */
+	OPT_INCUS_BASE, /* the Incus options: OPT_INCUS_BASE + 0 ... (transport.h), last */
 };
 
 static const struct option long_options[] = {
@@ -313,12 +315,13 @@ static int options_check(struct host_options *opt)
 		fprintf(stderr, "pikaci-host: --socket and --url go with --incus\n");
 		return -EINVAL;
 	}
+	/* Before the check: --target and --instance-type do not go with an existing instance. */
+	opt->incus.instance = opt->instance;
+	opt->incus.image = opt->image;
 	if (pikaci_incus_options_problem(&opt->incus)) {
 		fprintf(stderr, "pikaci-host: %s\n", pikaci_incus_options_problem(&opt->incus));
 		return -EINVAL;
 	}
-	opt->incus.instance = opt->instance;
-	opt->incus.image = opt->image;
 	return 0;
 }
 

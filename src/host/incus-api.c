@@ -418,3 +418,50 @@ out:
 	json_decref(env);
 	return request;
 }
+
+/* --- Placement, image sources and virtual machines ----------------------------------------- */
+
+json_t *pikaci_incus_instance_request_new(const char *name, const char *type,
+                                          const struct pikaci_incus_source *source)
+{
+	json_t *request = NULL, *from = NULL;
+
+	if (!name || !source || !source->alias || (source->server && !source->protocol))
+		return NULL;
+	from = json_pack("{s:s, s:s}", "type", "image", "alias", source->alias);
+	if (from && source->server &&
+	    (json_object_set_new(from, "mode", json_string("pull")) < 0 ||
+	     json_object_set_new(from, "server", json_string(source->server)) < 0 ||
+	     json_object_set_new(from, "protocol", json_string(source->protocol)) < 0)) {
+		json_decref(from);
+		return NULL;
+	}
+	if (from)
+		request = json_pack("{s:s, s:s, s:o, s:b}", "name", name, "type",
+		                    type ? type : "container", "source", from, "start", 1);
+	return request;
+}
+
+char *pikaci_incus_create_url_new(const char *project, const char *target)
+{
+	struct text text = { 0 };
+
+	text_add_string(&text, "/1.0/instances");
+	text_add_project(&text, project);
+	if (target) {
+		text_add_string(&text, project ? "&target=" : "?target=");
+		text_add_escaped(&text, target, false);
+	}
+	return text_steal(&text);
+}
+
+int pikaci_incus_agent_ready_parse(const json_t *state, const char **ret_status)
+{
+	const json_t *processes = json_object_get(state, "processes");
+	const char *status = json_string_value(json_object_get(state, "status"));
+
+	if (!json_is_object(state) || !json_is_integer(processes) || !status)
+		return -EBADMSG;
+	*ret_status = status;
+	return strcmp(status, "Running") == 0 && json_integer_value(processes) > 0;
+}

@@ -104,4 +104,33 @@ json_t *pikaci_incus_create_request_new(const char *name, const char *alias);
  */
 json_t *pikaci_incus_exec_request_new(char *const argv[], char *const environment[]);
 
+/* --- Placement, image sources and virtual machines (issue 12) ------------------------------ */
+
+/* Where a new instance's root comes from: an image alias, local or on an image server. */
+struct pikaci_incus_source {
+	const char *alias;    /* the image alias (or fingerprint) */
+	const char *server;   /* NULL: the daemon's own images; else an image server's URL */
+	const char *protocol; /* with server: "simplestreams" or "incus" */
+};
+
+/*
+ * The create request: {"name":..,"type":..,"source":{"type":"image","alias":..},"start":true};
+ * with a server, source also has "mode":"pull","server":..,"protocol":.. so the daemon pulls
+ * the image and keeps it in its cache. type is "container" (NULL too) or "virtual-machine".
+ * NULL when a member is missing or memory runs out.
+ */
+json_t *pikaci_incus_instance_request_new(const char *name, const char *type,
+                                          const struct pikaci_incus_source *source);
+/* "/1.0/instances", with ?project= and &target= (a cluster member or "@group") when given. */
+char *pikaci_incus_create_url_new(const char *project, const char *target);
+
+/*
+ * Whether a virtual machine's Incus agent answers, from the metadata of GET
+ * /1.0/instances/<name>/state: its "processes" count is above 0 once the agent runs (-1 before;
+ * how `incus wait NAME agent` decides). 1 ready, 0 not yet (*ret_status, borrowed from state,
+ * says the instance's status: "Running", "Stopped", ...), -EBADMSG when state is not an
+ * instance state.
+ */
+int pikaci_incus_agent_ready_parse(const json_t *state, const char **ret_status);
+
 #endif

@@ -23,6 +23,7 @@
 #include <curl/curl.h>
 
 #include "incus-api.h"
+#include "incus-config.h"
 #include "pikaci-contract.h"
 #include "sandbox.h"
 #include "shared.h"
@@ -58,9 +59,16 @@ struct incus {
 	char *base_url; /* "http://incus" over the socket, else the server's URL */
 	char *socket;   /* NULL over HTTPS */
 	char *cert, *key, *ca;
+	bool ca_pinned; /* ca is the server's own certificate: its host name is not checked */
 	char *project;  /* NULL: the default project */
 	char *instance; /* the container everything happens in */
 	bool owned;     /* created from an image by us: free() stops and deletes it */
+	/* Issue 12: what a new instance is (incus-config.h) and how long a VM's agent may take. */
+	char *instance_type;               /* NULL: a container */
+	struct pikaci_incus_source source; /* borrowed from image */
+	struct pikaci_incus_image image;   /* the resolved image argument */
+	const char *target;                /* borrowed from the options; NULL: none */
+	double agent_seconds;
 	bool file_head; /* the server answers HEAD on files (API extension instance_file_head) */
 	double setup_seconds;    /* the bound of each phase around the run */
 	double deadline;         /* when the current phase's time is up (monotonic) */
@@ -83,6 +91,8 @@ struct reply {
 
 /* Tells the reaper (pikaci_incus_reaper_start()) about a container: '+' made, '-' deleted. */
 static void reaper_note(char kind, const char *name);
+/* Waits for a virtual machine's Incus agent (issue 12). */
+static int incus_agent_wait(struct incus *incus);
 
 /* --- Small helpers ------------------------------------------------------------------------- */
 
@@ -226,6 +236,9 @@ static void http_setup(struct incus *incus, const char *method, const char *url,
 		curl_easy_setopt(incus->curl, CURLOPT_SSLKEY, incus->key);
 		if (incus->ca)
 			curl_easy_setopt(incus->curl, CURLOPT_CAINFO, incus->ca);
+		/* As the incus CLI: a pinned certificate is trusted whatever name it carries. */
+		if (incus->ca_pinned)
+			curl_easy_setopt(incus->curl, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
 	curl_easy_setopt(incus->curl, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(incus->curl, CURLOPT_WRITEFUNCTION, reply_write);
@@ -1243,6 +1256,8 @@ static void incus_free(struct pikaci_transport *t)
 	free(incus->ca);
 	free(incus->project);
 	free(incus->instance);
+	free(incus->instance_type);
+	pikaci_incus_image_clear(&incus->image);
 	free(incus);
 }
 
@@ -1309,7 +1324,7 @@ static int incus_check_instance(struct incus *incus)
 {
 	struct pikaci_incus_response response = { 0 };
 	char *path = NULL, what[256];
-	const char *status;
+	const char *status, *type;
 	int r;
 
 	snprintf(what, sizeof(what), "looking up instance %s", incus->instance);
@@ -1328,8 +1343,89 @@ static int incus_check_instance(struct incus *incus)
 		                          status ? status : "in no known state");
 		goto out;
 	}
+	/* A running VM may still be booting: its agent must answer before files and exec. */
+	type = json_string_value(json_object_get(response.metadata, "type"));
+	if (type && strcmp(type, "virtual-machine") == 0)
+		r = incus_agent_wait(incus);
 out:
 	pikaci_incus_response_clear(&response);
+	free(path);
+	return r;
+}
+
+/* --- Issue 12: virtual machines, image servers, cluster members ------------------------------ */
+
+/* The create request for this transport's instance type and image source. */
+static json_t *incus_create_request_new(const struct incus *incus, const char *name,
+                                        const char *alias)
+{
+	struct pikaci_incus_source source = incus->source;
+
+	source.alias = alias;
+	return pikaci_incus_instance_request_new(name, incus->instance_type, &source);
+}
+
+/*
+ * A virtual machine runs commands and serves files through its Incus agent, which answers some
+ * seconds after the VM starts: GET .../state until its process count is above 0 (how
+ * `incus wait NAME agent` decides), twice a second, for at most agent_seconds. The wait does
+ * not eat the set-up phase's bound: that moves on by the time it took.
+ */
+static int incus_agent_wait(struct incus *incus)
+{
+	double started = monotonic_seconds(), deadline = started + incus->agent_seconds;
+	char *path = pikaci_incus_instance_url_new(incus->instance, "/state", incus->project);
+	char what[256], status[32] = "unknown";
+	unsigned polls = 0;
+	int r;
+
+	if (!path)
+		return pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+	snprintf(what, sizeof(what), "waiting for the Incus agent of virtual machine %s",
+	         incus->instance);
+	for (;; polls++) {
+		struct pikaci_incus_response response = { 0 };
+		const char *now = NULL;
+
+		r = incus_ask(incus, what, "GET", path, NULL, deadline, &response);
+		if (r == 0) {
+			r = pikaci_incus_agent_ready_parse(response.metadata, &now);
+			if (now)
+				snprintf(status, sizeof(status), "%s", now);
+		}
+		pikaci_incus_response_clear(&response);
+		if (r == -EBADMSG) {
+			r = pikaci_transport_fail(
+			        &incus->base, -EPROTO,
+			        "%s (GET %s): the answer is not an instance state", what, path);
+			goto out;
+		}
+		if (r == -ETIMEDOUT && monotonic_seconds() >= deadline)
+			break;
+		if (r < 0)
+			goto out;
+		if (r == 1) {
+			r = 0;
+			goto out;
+		}
+		if (strcmp(status, "Running") != 0 && strcmp(status, "Starting") != 0) {
+			r = pikaci_transport_fail(&incus->base, -ENOTCONN,
+			                          "%s (GET %s): it is %s, not Running", what, path,
+			                          status);
+			goto out;
+		}
+		if (monotonic_seconds() >= deadline)
+			break;
+		sleep_until(0.5, deadline);
+	}
+	r = pikaci_transport_fail(
+	        &incus->base, -ETIMEDOUT,
+	        "virtual machine %s: its Incus agent did not answer within %.1f s "
+	        "(%u polls of GET %s, status %s, no processes): is incus-agent "
+	        "in the image and started at boot?",
+	        incus->instance, incus->agent_seconds, polls + 1, path, status);
+out:
+	incus->deadline += monotonic_seconds() - started;
 	free(path);
 	return r;
 }
@@ -1355,13 +1451,16 @@ static int incus_create(struct incus *incus, const char *alias)
 	         __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED), random_bytes[0],
 	         random_bytes[1], random_bytes[2], random_bytes[3]);
 	incus->instance = strdup(name);
-	body = pikaci_incus_create_request_new(name, alias);
-	path = pikaci_incus_url_new("/1.0/instances", incus->project);
+	body = incus_create_request_new(incus, name, alias);
+	path = pikaci_incus_create_url_new(incus->project, incus->target);
 	if (!incus->instance || !body || !path) {
 		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
 		goto out;
 	}
-	snprintf(what, sizeof(what), "creating container %s from image %s", name, alias);
+	snprintf(what, sizeof(what), "creating %s %s from image %s%s%s%s%s",
+	         incus->instance_type ? "virtual machine" : "container", name,
+	         incus->source.server ? incus->source.server : "", incus->source.server ? " " : "",
+	         alias, incus->target ? " on " : "", incus->target ? incus->target : "");
 	/*
 	 * Ours from the moment it is asked for: a create that fails or hangs may still leave it
 	 * behind, and deleting a name nobody else uses costs a 404 at worst.
@@ -1369,6 +1468,8 @@ static int incus_create(struct incus *incus, const char *alias)
 	incus->owned = true;
 	reaper_note('+', name);
 	r = incus_operate(incus, what, "POST", path, body);
+	if (r == 0 && incus->instance_type)
+		r = incus_agent_wait(incus);
 out:
 	json_decref(body);
 	free(path);
@@ -1397,6 +1498,9 @@ static int environment_copy(char *const *environment, struct strv *copy)
 	return 0;
 }
 
+static int incus_alloc_resolved(const struct pikaci_incus_options *options,
+                                struct incus **ret_incus, char *errbuf, size_t errsize);
+
 /*
  * A transport's connection (no instance yet) from the options: *ret_incus, which
  * incus_free() frees, even on failure (then with its error set).
@@ -1404,9 +1508,44 @@ static int environment_copy(char *const *environment, struct strv *copy)
 static int incus_alloc(const struct pikaci_incus_options *options, struct incus **ret_incus,
                        char *errbuf, size_t errsize)
 {
+	struct pikaci_incus_options resolved;
+	struct pikaci_incus_connection connection = { 0 };
+	struct pikaci_incus_image image = { 0 };
 	struct incus *incus;
 	int r = 0;
 
+	/* --remote, the client configuration's default remote, REMOTE:ALIAS (incus-config.h). */
+	r = pikaci_incus_options_resolve(options, &resolved, &connection, &image, errbuf, errsize);
+	if (r < 0)
+		return r;
+	options = &resolved;
+	r = incus_alloc_resolved(options, &incus, errbuf, errsize);
+	if (incus) {
+		incus->image = image;
+		incus->source.server = image.server;
+		incus->source.protocol = image.protocol;
+		memset(&image, 0, sizeof(image));
+		incus->ca_pinned = options->ca_pinned;
+		incus->agent_seconds = options->agent_seconds > 0 ? options->agent_seconds
+		                                                  : PIKACI_INCUS_AGENT_SECONDS;
+		if (r == 0 && options->instance_type &&
+		    strcmp(options->instance_type, "virtual-machine") == 0 &&
+		    copy_option(options->instance_type, &incus->instance_type) < 0)
+			r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+		*ret_incus = incus;
+	}
+	pikaci_incus_connection_clear(&connection);
+	pikaci_incus_image_clear(&image);
+	return r;
+}
+
+static int incus_alloc_resolved(const struct pikaci_incus_options *options,
+                                struct incus **ret_incus, char *errbuf, size_t errsize)
+{
+	struct incus *incus;
+	int r = 0;
+
+	*ret_incus = NULL;
 	if (options->url && (!options->cert || !options->key)) {
 		snprintf(errbuf, errsize, "incus transport: %s needs a client certificate and key",
 		         options->url);
@@ -1474,6 +1613,11 @@ int pikaci_transport_incus_new(const struct pikaci_incus_options *options,
 
 	if (!options)
 		options = &none;
+	if (options->instance && pikaci_incus_placement_problem(options)) {
+		snprintf(errbuf, errsize, "incus transport: %s",
+		         pikaci_incus_placement_problem(options));
+		return -EINVAL;
+	}
 	if (!options->instance == !options->image) {
 		snprintf(errbuf, errsize,
 		         "incus transport: give exactly one of an instance and an "
@@ -1502,7 +1646,9 @@ int pikaci_transport_incus_new(const struct pikaci_incus_options *options,
 	r = incus_connect(incus);
 	if (r < 0)
 		goto out;
-	r = options->instance ? incus_check_instance(incus) : incus_create(incus, options->image);
+	incus->target = pikaci_incus_target_next(options);
+	r = options->instance ? incus_check_instance(incus)
+	                      : incus_create(incus, incus->image.alias);
 	if (r < 0)
 		goto out;
 	*ret = &incus->base;

@@ -8,6 +8,7 @@
 
 #include "pikaci-contract.h"
 #include "shared.h"
+#include "incus-config.h"
 #include "transport.h"
 
 int pikaci_transport_fail(struct pikaci_transport *t, int code, const char *fmt, ...)
@@ -131,9 +132,15 @@ void pikaci_incus_option_set(struct pikaci_incus_options *options, int which, co
 		[PIKACI_INCUS_OPTION_KEY] = &options->key,
 		[PIKACI_INCUS_OPTION_CA] = &options->ca,
 		[PIKACI_INCUS_OPTION_PROJECT] = &options->project,
+		[PIKACI_INCUS_OPTION_INSTANCE_TYPE] = &options->instance_type,
+		[PIKACI_INCUS_OPTION_REMOTE] = &options->remote,
+		[PIKACI_INCUS_OPTION_IMAGE_SERVER] = &options->image_server,
+		[PIKACI_INCUS_OPTION_IMAGE_PROTOCOL] = &options->image_protocol,
 	};
 
-	if (which >= 0 && which < _PIKACI_INCUS_OPTION_MAX)
+	if (which == PIKACI_INCUS_OPTION_TARGET)
+		pikaci_incus_target_add(options, value);
+	else if (which >= 0 && which < _PIKACI_INCUS_OPTION_MAX)
 		*slots[which] = value;
 }
 
@@ -143,13 +150,14 @@ const char *pikaci_incus_options_problem(const struct pikaci_incus_options *opti
 		return "give --socket or --url, not both";
 	if (options->url && (!options->cert || !options->key))
 		return "--url needs --cert and --key (a client certificate)";
-	return NULL;
+	return pikaci_incus_placement_problem(options);
 }
 
 bool pikaci_incus_options_given(const struct pikaci_incus_options *options)
 {
 	return options->socket || options->url || options->cert || options->key || options->ca ||
-	       options->project;
+	       options->project || options->instance_type || options->remote ||
+	       options->image_server || options->image_protocol || options->n_targets > 0;
 }
 
 void pikaci_guest_argv_free(char **argv)

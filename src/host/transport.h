@@ -109,17 +109,29 @@ int pikaci_transport_local_new(char *const *writable_binds, struct pikaci_transp
 
 /* --- incus: a real Incus over its REST API ----------------------------------------------- */
 
+#define PIKACI_INCUS_TARGETS_MAX 64
+
 struct pikaci_incus_options {
 	const char *socket; /* the unix socket; NULL and no url: /var/lib/incus/unix.socket */
 	const char *url;    /* or a remote server, https://host:8443 */
 	const char *cert;   /* its client certificate and key (PEM), for url */
 	const char *key;
 	const char *ca;       /* the server's CA bundle; NULL: the system's */
+	bool ca_pinned;       /* ca is the server's own certificate (servercerts/NAME.crt) */
 	const char *instance; /* an existing, running instance to use as it is */
 	const char *image;    /* or: a fresh container from this image alias, deleted afterwards */
 	const char *project;  /* NULL: the default project */
 	char *const *environment; /* the guest's environment; NULL: as the local transport's */
 	double setup_seconds;     /* the bound of each phase around the run; 0: the default */
+	/* Issue 12 (incus-config.h): VMs, remotes of the user's Incus client, image servers. */
+	const char *instance_type;  /* "container" (NULL too) or "virtual-machine" */
+	const char *remote;         /* a remote of the user's config.yml, instead of socket/url */
+	const char *image_server;   /* image is an alias on this image server ... */
+	const char *image_protocol; /* ... speaking "simplestreams" (NULL too) or "incus" */
+	double agent_seconds;       /* a VM's agent must answer within this; 0: the default */
+	const char *targets[PIKACI_INCUS_TARGETS_MAX]; /* cluster members or "@group"s */
+	size_t n_targets;         /* how many --target; beyond the array's size: refused */
+	unsigned *target_counter; /* shared with forked workers: the round-robin's next turn */
 };
 
 /*
@@ -128,7 +140,8 @@ struct pikaci_incus_options {
  * PIKACI_INCUS_SETUP_SECONDS) — before the run (connect, create and start, deliver), after it
  * (the output, collect, changes) and the teardown (stop and delete a container of ours) —
  * and the run at most its deadline plus PIKACI_INCUS_WAIT_SLACK for the server's answer. So
- * one exchange ends within deadline + 3 * setup_seconds + 1 s. Every request carries the time
+ * one exchange ends within deadline + 3 * setup_seconds + 1 s (a virtual machine's: plus
+ * agent_seconds, its agent's wait, which has its own bound). Every request carries the time
  * left (libcurl's overall timeout), gives up a connection after 10 s and a server silent
  * for 10 s (beyond a server-side wait it asked for). An answer is at most
  * PIKACI_INCUS_BODY_MAX bytes, a collected file at most the caller's cap, an output log at
@@ -138,11 +151,15 @@ struct pikaci_incus_options {
 #define PIKACI_INCUS_SETUP_SECONDS 30.0
 #define PIKACI_INCUS_WAIT_SLACK    1.0
 #define PIKACI_INCUS_BODY_MAX      (16u << 20)
+/* A virtual machine boots before its Incus agent answers: at most this much more set-up. */
+#define PIKACI_INCUS_AGENT_SECONDS 120.0
 
 /*
  * The connection options both programs take, in this order: --socket, --url, --cert, --key,
- * --ca, --project. PIKACI_INCUS_GETOPT(base) gives their struct option entries with the values
- * base + 0 ... base + 5; pikaci_incus_option_set() stores one.
+ * --ca, --project, and issue 12's --instance-type, --remote, --image-server, --image-protocol,
+ * --target (repeatable). PIKACI_INCUS_GETOPT(base) gives their struct option entries with the
+ * values base + 0 ... base + _PIKACI_INCUS_OPTION_MAX - 1; pikaci_incus_option_set() stores
+ * one.
  */
 enum {
 	PIKACI_INCUS_OPTION_SOCKET,
@@ -151,17 +168,43 @@ enum {
 	PIKACI_INCUS_OPTION_KEY,
 	PIKACI_INCUS_OPTION_CA,
 	PIKACI_INCUS_OPTION_PROJECT,
+	PIKACI_INCUS_OPTION_INSTANCE_TYPE,
+	PIKACI_INCUS_OPTION_REMOTE,
+	PIKACI_INCUS_OPTION_IMAGE_SERVER,
+	PIKACI_INCUS_OPTION_IMAGE_PROTOCOL,
+	PIKACI_INCUS_OPTION_TARGET,
 	_PIKACI_INCUS_OPTION_MAX,
 };
-#define PIKACI_INCUS_GETOPT(base)                                                        \
-	{ "socket", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_SOCKET },      \
-	        { "url", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_URL },    \
-	        { "cert", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_CERT },  \
-	        { "key", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_KEY },    \
-	        { "ca", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_CA },      \
-	{                                                                                \
-		"project", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_PROJECT \
+#define PIKACI_INCUS_GETOPT(base)                                                             \
+	{ "socket", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_SOCKET },           \
+	        { "url", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_URL },         \
+	        { "cert", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_CERT },       \
+	        { "key", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_KEY },         \
+	        { "ca", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_CA },           \
+	        { "project", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_PROJECT }, \
+	        { "instance-type", required_argument, NULL,                                   \
+		  (base) + PIKACI_INCUS_OPTION_INSTANCE_TYPE },                               \
+	        { "remote", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_REMOTE },   \
+	        { "image-server", required_argument, NULL,                                    \
+		  (base) + PIKACI_INCUS_OPTION_IMAGE_SERVER },                                \
+	        { "image-protocol", required_argument, NULL,                                  \
+		  (base) + PIKACI_INCUS_OPTION_IMAGE_PROTOCOL },                              \
+	{                                                                                     \
+		"target", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_TARGET        \
 	}
+/* Their help lines (after --project's), the same in both programs' usage. */
+/* clang-format off */
+#define PIKACI_INCUS_USAGE                                                                      \
+	"  --remote NAME       a remote of the incus client's config.yml (in $INCUS_CONF, else\n" \
+	"                      ~/.config/incus): its address, certificates and project; without\n" \
+	"                      --remote, --socket or --url its default-remote when it exists\n"     \
+	"  --instance-type T   container (default) or virtual-machine (its agent waited for)\n"    \
+	"  --image-server URL  the image is an alias there, pulled and cached by the daemon\n"     \
+	"                      (or: --incus-image REMOTE:ALIAS, an image remote of config.yml)\n" \
+	"  --image-protocol P  the image server's: simplestreams (default) or incus\n"             \
+	"  --target MEMBER     create instances on this cluster member, or @GROUP; repeated:\n"  \
+	"                      each new instance on the next one in turn\n"
+/* clang-format on */
 void pikaci_incus_option_set(struct pikaci_incus_options *options, int which, const char *value);
 /* NULL when the connection options go together, else what is wrong with them. */
 const char *pikaci_incus_options_problem(const struct pikaci_incus_options *options);
@@ -179,7 +222,9 @@ int pikaci_guest_argv_new(const char *wrapper, char *const command[], size_t n_c
 void pikaci_guest_argv_free(char **argv);
 
 /*
- * Connects (GET /1.0 must answer), and with `image` creates and starts a fresh container.
+ * Connects (GET /1.0 must answer), and with `image` creates and starts a fresh instance
+ * (incus-config.h: the remote, the image source, the type and cluster member); a virtual
+ * machine's, or a given one's that is a VM, Incus agent is waited for before anything else.
  * Output arrives when the guest has finished (Incus records it), not streamed; stderr is
  * separate. changes() compares the §3 folders and the state folder's entries before and
  * after the run through the file API; watch() is not available (-EOPNOTSUPP).
