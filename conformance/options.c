@@ -54,7 +54,10 @@ static const char usage_text[] =
 	"                      the guest run at its contract path (or GUEST, inside the image)\n"
 	"  --socket PATH       Incus's unix socket (default /var/lib/incus/unix.socket)\n"
 	"  --url URL           or a remote Incus over HTTPS, with --cert, --key and --ca\n"
-	"  --project NAME      the Incus project\n"
+	"  --project NAME      the Incus project\n";
+
+/* The rest, a string of its own: C99 promises only 4095 bytes of a string literal. */
+static const char usage_incus_and_more[] =
 	PIKACI_INCUS_USAGE
 	"  --check-reason      also require result.json's details.reason to be the contract\n"
 	"                      library's reason code (the reference guest reports one)\n"
@@ -76,6 +79,7 @@ static const char usage_text[] =
 static void usage(FILE *out)
 {
 	fprintf(out, usage_text, corpus_default_path());
+	fputs(usage_incus_and_more, out);
 }
 
 /* Bounds of the time options (README "Limits"): a day per case, a hundredfold stretch. */
