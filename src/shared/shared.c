@@ -240,6 +240,14 @@ double monotonic_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+long long monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* --- Error buffers ------------------------------------------------------------------------- */
 
 int error_vformat(char *errbuf, size_t size, int code, const char *fmt, va_list ap)

@@ -82,6 +82,8 @@ void buffer_clear(struct buffer *b);
 
 /* Seconds on CLOCK_MONOTONIC: for durations and deadlines, never for dates. */
 double monotonic_seconds(void);
+/* Milliseconds on CLOCK_MONOTONIC, as an integer: for deadlines that must not lose precision. */
+long long monotonic_ms(void);
 
 /* --- Error buffers ------------------------------------------------------------------------- */
 

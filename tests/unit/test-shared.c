@@ -200,13 +200,19 @@ static void test_buffer(void **state)
 static void test_monotonic(void **state)
 {
 	double a = monotonic_seconds(), b;
+	long long a_ms = monotonic_ms(), b_ms;
 
 	(void)state;
 	usleep(10000);
 	b = monotonic_seconds();
+	b_ms = monotonic_ms();
 	assert_true(a > 0);
 	assert_true(b - a >= 0.009);
 	assert_true(b - a < 10);
+	/* The two read the same clock (read one after the other, so under load a little apart). */
+	assert_true(b_ms - a_ms >= 9);
+	assert_true(b_ms - a_ms < 10000);
+	assert_true(b_ms - (long long)(b * 1000) >= -1 && b_ms - (long long)(b * 1000) < 5000);
 }
 
 static void test_error_format(void **state)
