@@ -491,6 +491,10 @@ static void check_log(const struct observation *o, struct verdict *v)
 		if (same != earlier->length)
 			return;
 		start = earlier->length;
+		/* After earlier content without its final newline a guest MAY add one ([L7]). */
+		if (earlier->length > 0 && earlier->bytes[earlier->length - 1] != '\n' &&
+		    start < length && log[start] == '\n')
+			start++;
 	}
 	newline = memchr(log + start, '\n', length - start);
 	if (!newline || (size_t)(newline - log) - start < prefix ||
