@@ -19,7 +19,6 @@
 
 void problems_add(struct problems *problems, const char *fmt, ...)
 {
-	char **grown;
 	char *text;
 	va_list ap;
 
@@ -34,13 +33,12 @@ void problems_add(struct problems *problems, const char *fmt, ...)
 		free(text);
 		text = clean;
 	}
-	grown = text ? realloc(problems->items, (problems->n_items + 1) * sizeof(*grown)) : NULL;
-	if (!grown) {
+	if (!text ||
+	    ARRAY_GROW(problems->items, problems->items_capacity, problems->n_items + 1) < 0) {
 		free(text);
 		return;
 	}
-	problems->items = grown;
-	grown[problems->n_items++] = text;
+	problems->items[problems->n_items++] = text;
 }
 
 void problems_clear(struct problems *problems)
@@ -49,7 +47,7 @@ void problems_clear(struct problems *problems)
 		free(problems->items[i]);
 	free(problems->items);
 	problems->items = NULL;
-	problems->n_items = 0;
+	problems->n_items = problems->items_capacity = 0;
 }
 
 const char *profile_name(enum fixture_profile profile)
@@ -99,7 +97,7 @@ void corpus_clear(struct corpus *corpus)
 		fixture_clear(&corpus->cases[i]);
 	free(corpus->cases);
 	corpus->cases = NULL;
-	corpus->n_cases = 0;
+	corpus->n_cases = corpus->cases_capacity = 0;
 }
 
 /* The members case.json may hold, and the JSON type each must have. */
@@ -578,7 +576,7 @@ int corpus_load(const char *dir, struct corpus *ret, struct problems *problems)
 	while ((entry = readdir(d))) {
 		char path[4096];
 		struct stat st;
-		struct fixture f, *grown;
+		struct fixture f;
 
 		if (entry->d_name[0] == '.')
 			continue;
@@ -590,14 +588,12 @@ int corpus_load(const char *dir, struct corpus *ret, struct problems *problems)
 			corpus.n_malformed++;
 			continue;
 		}
-		grown = realloc(corpus.cases, (corpus.n_cases + 1) * sizeof(*grown));
-		if (!grown) {
+		if (ARRAY_GROW(corpus.cases, corpus.cases_capacity, corpus.n_cases + 1) < 0) {
 			fixture_clear(&f);
 			closedir(d);
 			corpus_clear(&corpus);
 			return -ENOMEM;
 		}
-		corpus.cases = grown;
 		corpus.cases[corpus.n_cases++] = f;
 	}
 	closedir(d);

@@ -67,13 +67,15 @@ struct fixture {
 struct corpus {
 	struct fixture *cases;
 	size_t n_cases;
-	size_t n_malformed; /* case folders not loaded, their problems reported */
+	size_t cases_capacity; /* ARRAY_GROW's */
+	size_t n_malformed;    /* case folders not loaded, their problems reported */
 };
 
 /* A growing list of lint findings, each "case-id: what is wrong". */
 struct problems {
 	char **items;
 	size_t n_items;
+	size_t items_capacity; /* ARRAY_GROW's */
 };
 
 void problems_add(struct problems *problems, const char *fmt, ...)

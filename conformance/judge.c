@@ -67,28 +67,6 @@ const char *verdict_first_failure(const struct verdict *v, const char **ret_clau
 	return NULL;
 }
 
-/* Renders bytes for a message: printable ASCII as is, the rest escaped, cut at `max`. */
-static void excerpt(const char *bytes, size_t length, size_t max, char *out, size_t size)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < length && i < max && o + 8 < size; i++) {
-		unsigned char c = (unsigned char)bytes[i];
-
-		if (c == '\n')
-			o += (size_t)snprintf(out + o, size - o, "\\n");
-		else if (c == '"' || c == '\\')
-			o += (size_t)snprintf(out + o, size - o, "\\%c", c);
-		else if (c >= 0x20 && c < 0x7f)
-			out[o++] = (char)c;
-		else
-			o += (size_t)snprintf(out + o, size - o, "\\x%02x", c);
-	}
-	if (length > max && o + 4 < size)
-		o += (size_t)snprintf(out + o, size - o, "...");
-	out[o] = '\0';
-}
-
 /* --- [X2] / [L1]: the command's output once, whole, among the guest's own lines ------------ */
 
 #define GUEST_LINE_PREFIX "[pikaci] "
@@ -185,7 +163,7 @@ static bool output_framed(struct verdict *v, const char *clause, const char *wha
 			    what, base + at + c);
 			return false;
 		}
-		excerpt(got + bad, got_length - bad, 40, b, sizeof(b));
+		text_sanitize_escaped(b, sizeof(b), got + bad, got_length - bad, 40);
 		add(v, clause, false,
 		    "%s: after the output (which ends at byte %zu) comes \"%s\" at byte %zu; only "
 		    "whole lines beginning \"%s\" may follow it%s",
@@ -194,7 +172,7 @@ static bool output_framed(struct verdict *v, const char *clause, const char *wha
 		return false;
 	}
 	if (at + c == got_length) {
-		excerpt(want + c, want_length - c, 40, a, sizeof(a));
+		text_sanitize_escaped(a, sizeof(a), want + c, want_length - c, 40);
 		if (c == 0 && got_length == 0)
 			add(v, clause, false,
 			    "%s: output missing: expected %zu bytes (\"%s\"), got nothing", what,
@@ -218,7 +196,7 @@ static bool output_framed(struct verdict *v, const char *clause, const char *wha
 	if (end && guest_line_end(got, got_length, end)) {
 		size_t line_end = guest_line_end(got, got_length, end);
 
-		excerpt(got + end, line_end - end - 1, 60, b, sizeof(b));
+		text_sanitize_escaped(b, sizeof(b), got + end, line_end - end - 1, 60);
 		add(v, clause, false,
 		    "%s: a guest line inside the output at byte %zu (after %zu of the output's %zu "
 		    "bytes): \"%s\"",
@@ -230,8 +208,8 @@ static bool output_framed(struct verdict *v, const char *clause, const char *wha
 
 		for (size_t i = 0; i < c; i++)
 			line += want[i] == '\n';
-		excerpt(want + c, want_length - c, 40, a, sizeof(a));
-		excerpt(got + at + c, got_length - at - c, 40, b, sizeof(b));
+		text_sanitize_escaped(a, sizeof(a), want + c, want_length - c, 40);
+		text_sanitize_escaped(b, sizeof(b), got + at + c, got_length - at - c, 40);
 		add(v, clause, false,
 		    "%s differs from byte %zu (byte %zu of the output, line %zu): expected \"%s\", "
 		    "got \"%s\"",
@@ -491,12 +469,17 @@ static void check_log(const struct observation *o, struct verdict *v)
 		if (same != earlier->length)
 			return;
 		start = earlier->length;
+		/* After earlier content without its final newline a guest MAY add one ([L7]). */
+		if (earlier->length > 0 && earlier->bytes[earlier->length - 1] != '\n' &&
+		    start < length && log[start] == '\n')
+			start++;
 	}
 	newline = memchr(log + start, '\n', length - start);
 	if (!newline || (size_t)(newline - log) - start < prefix ||
 	    strncmp(log + start, PIKACI_LOG_BOOT_PREFIX, prefix) != 0) {
-		excerpt(log + start, newline ? (size_t)(newline - log) - start : length - start, 60,
-		        line, sizeof(line));
+		text_sanitize_escaped(line, sizeof(line), log + start,
+		                      newline ? (size_t)(newline - log) - start : length - start,
+		                      60);
 		add(v, "L1", false, "guest.log%s does not begin with \"%s<timestamp>\": \"%s\"",
 		    earlier ? " (this run's part)" : "", PIKACI_LOG_BOOT_PREFIX, line);
 		return;

@@ -182,6 +182,16 @@ class Parser:
             out.append(chr(value))
         return "".join(out)
 
+    def skip_digits(self, i):
+        """One or more digits from i: the index after them, or -1 (self.i at the non-digit)."""
+        s, n = self.s, self.n
+        if not (i < n and s[i] in _DIGITS):
+            self.i = i
+            return -1
+        while i < n and s[i] in _DIGITS:
+            i += 1
+        return i
+
     def scan_number(self):
         s, n = self.s, self.n
         start = i = self.i
@@ -200,22 +210,17 @@ class Parser:
             return ("invalid",)
         is_integer = True
         if i < n and s[i] == ".":
-            i += 1
-            if not (i < n and s[i] in _DIGITS):
-                self.i = i
+            i = self.skip_digits(i + 1)
+            if i < 0:
                 return ("invalid",)
-            while i < n and s[i] in _DIGITS:
-                i += 1
             is_integer = False
         if i < n and s[i] in "eE":
             i += 1
             if i < n and s[i] in "+-":
                 i += 1
-            if not (i < n and s[i] in _DIGITS):
-                self.i = i
+            i = self.skip_digits(i)
+            if i < 0:
                 return ("invalid",)
-            while i < n and s[i] in _DIGITS:
-                i += 1
             is_integer = False
         text = s[start:i]
         self.i = i

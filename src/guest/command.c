@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,16 +22,9 @@
 #include <unistd.h>
 
 #include "guest.h"
+#include "shared.h"
 
 extern char **environ;
-
-/* In a coverage build (-Db_coverage=true), the child's counters; nothing otherwise. */
-#ifdef PIKACI_COVERAGE
-void __gcov_dump(void);
-#define coverage_dump() __gcov_dump()
-#else
-#define coverage_dump() ((void)0)
-#endif
 
 /* --- Layout ------------------------------------------------------------------------------- */
 
@@ -56,8 +50,8 @@ static int make_dirs(const char *path, char *why, size_t size)
 				continue;
 			errno = EEXIST;
 		}
-		snprintf(why, size, "cannot create %s: %s", partial, strerror(errno));
-		return -errno;
+		return error_format(why, size, -errno, "cannot create %s: %s", partial,
+		                    strerror(errno));
 	}
 	return 0;
 }
@@ -76,7 +70,7 @@ int layout_prepare(char *why, size_t size)
 	};
 	int r;
 
-	for (size_t i = 0; i < sizeof(folders) / sizeof(folders[0]); i++) {
+	for (size_t i = 0; i < ELEMENTSOF(folders); i++) {
 		r = make_dirs(folders[i].path, why, size);
 		if (r < 0)
 			return r;
@@ -84,9 +78,8 @@ int layout_prepare(char *why, size_t size)
 		if (folders[i].user_owned &&
 		    chown(folders[i].path, PIKACI_USER_UID, PIKACI_USER_GID) < 0 &&
 		    errno != EPERM && errno != EROFS && errno != EOPNOTSUPP) {
-			snprintf(why, size, "cannot hand %s to %s: %s", folders[i].path,
-			         PIKACI_USER_NAME, strerror(errno));
-			return -errno;
+			return error_format(why, size, -errno, "cannot hand %s to %s: %s",
+			                    folders[i].path, PIKACI_USER_NAME, strerror(errno));
 		}
 	}
 	return 0;
@@ -106,7 +99,7 @@ static bool is_replaced(const char *entry)
 		"PATH",
 	};
 
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
 		size_t length = strlen(names[i]);
 
 		if (strncmp(entry, names[i], length) == 0 && entry[length] == '=')
@@ -130,13 +123,13 @@ static char **environment_new(bool run_as_root)
 
 	while (environ[count])
 		count++;
-	env = calloc(count + sizeof(fixed) / sizeof(fixed[0]) + 5, sizeof(*env));
+	env = calloc(count + ELEMENTSOF(fixed) + 5, sizeof(*env));
 	if (!env)
 		return NULL;
 	for (size_t i = 0; i < count; i++)
 		if (!is_replaced(environ[i]))
 			env[n++] = strdup(environ[i]);
-	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+	for (size_t i = 0; i < ELEMENTSOF(fixed); i++)
 		env[n++] = strdup(fixed[i]);
 	if (asprintf(&env[n++], "HOME=%s", run_as_root ? PIKACI_ROOT_HOME : PIKACI_USER_HOME) < 0)
 		env[n - 1] = NULL;
@@ -191,26 +184,27 @@ static char *find_shell(char **env)
 
 /* --- Running ------------------------------------------------------------------------------ */
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+/* Where the child was when it gave up becoming the command: told to the guest over a pipe. */
+enum child_stage {
+	CHILD_STAGE_STREAMS,
+	CHILD_STAGE_WORKSPACE,
+	CHILD_STAGE_DROP_USER,
+	CHILD_STAGE_EXEC,
+	CHILD_STAGE_COUNT,
+};
 
 /* Why the child could not become the command, sent before it gives up. */
 struct child_failure {
-	int stage; /* 0: standard streams, 1: workspace, 2: dropping to pikaci, 3: exec */
+	enum child_stage stage;
 	int error;
 };
 
-static _Noreturn void child_fail(int report, int stage)
+static _Noreturn void child_fail(int report, enum child_stage stage)
 {
 	struct child_failure failure = { .stage = stage, .error = errno };
 
 	(void)!write(report, &failure, sizeof(failure));
-	_exit(stage == 3 ? GUEST_EXIT_NO_SHELL : GUEST_EXIT_GUEST_FAILURE);
+	_exit(stage == CHILD_STAGE_EXEC ? GUEST_EXIT_NO_SHELL : GUEST_EXIT_GUEST_FAILURE);
 }
 
 /* In the child, between fork and exec: only async-signal-safe calls. */
@@ -227,36 +221,36 @@ static _Noreturn void child_exec(const struct pikaci_request *request, const cha
 	signal(SIGPIPE, SIG_DFL);
 	devnull = open("/dev/null", O_RDONLY);
 	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(output, 1) < 0 || dup2(output, 2) < 0)
-		child_fail(report, 0);
+		child_fail(report, CHILD_STAGE_STREAMS);
 	if (chdir(PIKACI_WORKSPACE_DIR) < 0)
-		child_fail(report, 1);
+		child_fail(report, CHILD_STAGE_WORKSPACE);
 	if (!request->run_as_root) {
 		gid_t groups[] = { PIKACI_USER_GID };
 
 		/* Counters are written at exec, which pikaci could not: write them as root now. */
-		coverage_dump();
+		coverage_flush();
 
 		/* Groups first, then gid, then uid: afterwards none of it can be undone. */
 		if (setgroups(1, groups) < 0 || setgid(PIKACI_USER_GID) < 0 ||
 		    setuid(PIKACI_USER_UID) < 0)
-			child_fail(report, 2);
+			child_fail(report, CHILD_STAGE_DROP_USER);
 		if (getuid() != PIKACI_USER_UID || geteuid() != PIKACI_USER_UID) {
 			errno = EPERM;
-			child_fail(report, 2);
+			child_fail(report, CHILD_STAGE_DROP_USER);
 		}
 	}
 	execve(shell, argv, env);
-	child_fail(report, 3);
+	child_fail(report, CHILD_STAGE_EXEC);
 }
 
 /* Waits for the child's exec; true when it failed, with why in outcome->failure. */
 static bool child_failed(int report, const char *shell, struct command_outcome *outcome)
 {
-	static const char *const stages[] = {
-		"cannot set up the command's standard streams",
-		"cannot enter the workspace " PIKACI_WORKSPACE_DIR,
-		"cannot drop to user " PIKACI_USER_NAME,
-		"cannot execute",
+	static const char *const stages[CHILD_STAGE_COUNT] = {
+		[CHILD_STAGE_STREAMS] = "cannot set up the command's standard streams",
+		[CHILD_STAGE_WORKSPACE] = "cannot enter the workspace " PIKACI_WORKSPACE_DIR,
+		[CHILD_STAGE_DROP_USER] = "cannot drop to user " PIKACI_USER_NAME,
+		[CHILD_STAGE_EXEC] = "cannot execute",
 	};
 	struct child_failure failure;
 	ssize_t n;
@@ -266,9 +260,11 @@ static bool child_failed(int report, const char *shell, struct command_outcome *
 	while (n < 0 && errno == EINTR);
 	if (n != (ssize_t)sizeof(failure))
 		return false; /* EOF: the exec succeeded and closed the descriptor */
-	snprintf(outcome->failure, sizeof(outcome->failure), "%s%s%s: %s",
-	         stages[failure.stage & 3], failure.stage == 3 ? " " : "",
-	         failure.stage == 3 ? shell : "", strerror(failure.error));
+	if ((unsigned)failure.stage >= CHILD_STAGE_COUNT)
+		failure.stage = CHILD_STAGE_EXEC;
+	error_format(outcome->failure, sizeof(outcome->failure), 0, "%s%s%s: %s",
+	             stages[failure.stage], failure.stage == CHILD_STAGE_EXEC ? " " : "",
+	             failure.stage == CHILD_STAGE_EXEC ? shell : "", strerror(failure.error));
 	return true;
 }
 
@@ -282,20 +278,9 @@ static void pump(int fd, struct journal *journal, bool *stdout_open)
 	if (n <= 0)
 		return;
 	length = (size_t)n;
-	if (*stdout_open) {
-		for (size_t done = 0; done < length;) {
-			ssize_t w = write(STDOUT_FILENO, buffer + done, length - done);
-
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0) {
-				/* The host stopped reading; the log still gets everything. */
-				*stdout_open = false;
-				break;
-			}
-			done += (size_t)w;
-		}
-	}
+	/* The host stopped reading; the log still gets everything. */
+	if (*stdout_open && write_all(STDOUT_FILENO, buffer, length) < 0)
+		*stdout_open = false;
 	journal_log_bytes(journal, buffer, length);
 }
 
@@ -327,117 +312,177 @@ static int signals_block(sigset_t *old)
 	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-void command_run(const struct pikaci_request *request, struct journal *journal,
-                 struct command_outcome *outcome)
-{
-	char **env = environment_new(request->run_as_root);
-	char *shell = NULL;
-	int pipefd[2] = { -1, -1 }, report[2] = { -1, -1 }, pidfd = -1, sigfd = -1;
-	bool stdout_open = true, exited = false, pipe_eof = false;
-	long long deadline, kill_at = -1;
+/* One run of the command: what its steps share, from preparing it to the outcome. */
+struct run {
+	const struct pikaci_request *request;
+	struct journal *journal;
+	struct command_outcome *outcome;
+	char **env;
+	char *shell;
+	int pipefd[2];
+	int report[2];
+	int pidfd;
+	int sigfd;
 	sigset_t old_mask;
-	int status = 0;
+	pid_t child;
+	int status;
+	bool stdout_open;
+	bool exited;
+	bool pipe_eof;
+	long long deadline; /* ms on the monotonic clock */
+	long long kill_at;  /* when the group gets SIGKILL; -1 before any signal */
+};
+
+/* Records why the command could not start; returns -1 for `return run_fail(...)`. */
+static int run_fail(struct run *run, int exit_code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static int run_fail(struct run *run, int exit_code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	error_vformat(run->outcome->failure, sizeof(run->outcome->failure), 0, fmt, ap);
+	va_end(ap);
+	run->outcome->exit_code = exit_code;
+	return -1;
+}
+
+/* The environment, the shell and the two pipes (output; the child's failure report). */
+static int run_prepare(struct run *run)
+{
+	run->env = environment_new(run->request->run_as_root);
+	if (!run->env)
+		return run_fail(run, GUEST_EXIT_GUEST_FAILURE, "out of memory");
+	run->shell = find_shell(run->env);
+	if (!run->shell)
+		return run_fail(run, GUEST_EXIT_NO_SHELL, "%s is not on the command's PATH",
+		                PIKACI_SHELL);
+	if (pipe2(run->pipefd, O_CLOEXEC) < 0 || pipe2(run->report, O_CLOEXEC) < 0)
+		return run_fail(run, GUEST_EXIT_GUEST_FAILURE, "cannot make a pipe: %s",
+		                strerror(errno));
+	return 0;
+}
+
+/* Forks the command in its own process group; 0 once it runs (its exec succeeded). */
+static int run_start(struct run *run)
+{
 	pid_t child;
 
-	memset(outcome, 0, sizeof(*outcome));
-	if (!env) {
-		snprintf(outcome->failure, sizeof(outcome->failure), "out of memory");
-		outcome->exit_code = GUEST_EXIT_GUEST_FAILURE;
-		return;
-	}
-	shell = find_shell(env);
-	if (!shell) {
-		snprintf(outcome->failure, sizeof(outcome->failure),
-		         "%s is not on the command's PATH", PIKACI_SHELL);
-		outcome->exit_code = GUEST_EXIT_NO_SHELL;
-		goto out;
-	}
-	if (pipe2(pipefd, O_CLOEXEC) < 0 || pipe2(report, O_CLOEXEC) < 0) {
-		snprintf(outcome->failure, sizeof(outcome->failure), "cannot make a pipe: %s",
-		         strerror(errno));
-		outcome->exit_code = GUEST_EXIT_GUEST_FAILURE;
-		goto out;
-	}
-	sigfd = signals_block(&old_mask);
+	run->sigfd = signals_block(&run->old_mask);
 	fflush(NULL);
 	child = fork();
-	if (child < 0) {
-		snprintf(outcome->failure, sizeof(outcome->failure), "cannot fork: %s",
-		         strerror(errno));
-		outcome->exit_code = GUEST_EXIT_GUEST_FAILURE;
-		goto restore;
-	}
+	if (child < 0)
+		return run_fail(run, GUEST_EXIT_GUEST_FAILURE, "cannot fork: %s", strerror(errno));
 	if (child == 0)
-		child_exec(request, shell, env, pipefd[1], report[1]);
+		child_exec(run->request, run->shell, run->env, run->pipefd[1], run->report[1]);
+	run->child = child;
 	/* Both sides set the group, so a kill can never miss it. */
 	setpgid(child, child);
-	close(pipefd[1]);
-	close(report[1]);
-	pipefd[1] = report[1] = -1;
-	if (child_failed(report[0], shell, outcome)) {
-		waitpid(child, &status, 0);
-		outcome->exit_code =
-		        WIFEXITED(status) ? WEXITSTATUS(status) : GUEST_EXIT_GUEST_FAILURE;
-		goto restore;
+	close(run->pipefd[1]);
+	close(run->report[1]);
+	run->pipefd[1] = run->report[1] = -1;
+	if (child_failed(run->report[0], run->shell, run->outcome)) {
+		waitpid(child, &run->status, 0);
+		run->outcome->exit_code = WIFEXITED(run->status) ? WEXITSTATUS(run->status)
+		                                                 : GUEST_EXIT_GUEST_FAILURE;
+		return -1;
 	}
-	pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+	run->pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+	return 0;
+}
 
-	/* Saturates instead of wrapping: the largest timeout is 2^53 - 1 seconds. */
-	deadline = request->timeout_secs > (LLONG_MAX - now_ms()) / 1000
-	                   ? LLONG_MAX
-	                   : now_ms() + request->timeout_secs * 1000;
-	while (!exited) {
+/* [X3]: timeout_secs from now, in ms; saturates instead of wrapping (up to 2^53 - 1 s). */
+static long long deadline_after(long long timeout_secs)
+{
+	return timeout_secs > (LLONG_MAX - monotonic_ms()) / 1000
+	               ? LLONG_MAX
+	               : monotonic_ms() + timeout_secs * 1000;
+}
+
+/* The guest is being stopped: stop the command the same way. */
+static void on_signal(struct run *run)
+{
+	struct signalfd_siginfo info;
+
+	if (run->outcome->interrupted)
+		return;
+	if (read(run->sigfd, &info, sizeof(info)) == (ssize_t)sizeof(info)) {
+		run->outcome->interrupted = (int)info.ssi_signo;
+		killpg(run->child, SIGTERM);
+		run->kill_at = monotonic_ms() + GUEST_KILL_GRACE_MS;
+	}
+}
+
+/* [X3], [B1]: at the deadline TERM the whole group, KILL it after a short grace. */
+static void on_clock(struct run *run)
+{
+	long long now = monotonic_ms();
+
+	if (run->kill_at < 0 && now >= run->deadline) {
+		run->outcome->timed_out = true;
+		killpg(run->child, SIGTERM);
+		run->kill_at = now + GUEST_KILL_GRACE_MS;
+	} else if (run->kill_at >= 0 && now >= run->kill_at) {
+		killpg(run->child, SIGKILL);
+		kill(run->child, SIGKILL);
+		run->kill_at = LLONG_MAX;
+	}
+}
+
+/* How long poll() may sleep: until the next deadline, at most a minute. */
+static int poll_timeout(const struct run *run)
+{
+	long long now = monotonic_ms(), wake = run->kill_at >= 0 ? run->kill_at : run->deadline;
+	int timeout = wake - now > 60000 ? 60000 : (int)(wake > now ? wake - now : 0);
+
+	/* Without a pidfd (old kernels), look at the child every 50 ms. */
+	if (run->pidfd < 0 && timeout > 50)
+		timeout = 50;
+	return timeout;
+}
+
+/* Pumps output, answers signals and the clock until the command exits. */
+static void run_wait(struct run *run)
+{
+	while (!run->exited) {
 		struct pollfd fds[3] = {
-			{ .fd = pipe_eof ? -1 : pipefd[0], .events = POLLIN },
-			{ .fd = pidfd, .events = POLLIN },
-			{ .fd = sigfd, .events = POLLIN },
+			{ .fd = run->pipe_eof ? -1 : run->pipefd[0], .events = POLLIN },
+			{ .fd = run->pidfd, .events = POLLIN },
+			{ .fd = run->sigfd, .events = POLLIN },
 		};
-		long long now = now_ms(), wake = kill_at >= 0 ? kill_at : deadline;
-		int timeout = wake - now > 60000 ? 60000 : (int)(wake > now ? wake - now : 0);
 
-		/* Without a pidfd (old kernels), look at the child every 50 ms. */
-		if (pidfd < 0 && timeout > 50)
-			timeout = 50;
-		if (poll(fds, 3, timeout) < 0 && errno != EINTR)
+		if (poll(fds, 3, poll_timeout(run)) < 0 && errno != EINTR)
 			break;
 		if (fds[0].revents & POLLIN)
-			pump(pipefd[0], journal, &stdout_open);
+			pump(run->pipefd[0], run->journal, &run->stdout_open);
 		else if (fds[0].revents & (POLLHUP | POLLERR))
-			pipe_eof = true;
-		if (fds[2].revents & POLLIN && !outcome->interrupted) {
-			struct signalfd_siginfo info;
+			run->pipe_eof = true;
+		if (fds[2].revents & POLLIN)
+			on_signal(run);
+		if (run->pidfd < 0 || fds[1].revents & POLLIN) {
+			pid_t done =
+			        waitpid(run->child, &run->status, run->pidfd < 0 ? WNOHANG : 0);
 
-			if (read(sigfd, &info, sizeof(info)) == (ssize_t)sizeof(info)) {
-				/* The guest is being stopped: stop the command the same way. */
-				outcome->interrupted = (int)info.ssi_signo;
-				killpg(child, SIGTERM);
-				kill_at = now_ms() + GUEST_KILL_GRACE_MS;
-			}
-		}
-		if (pidfd < 0 || fds[1].revents & POLLIN) {
-			pid_t done = waitpid(child, &status, pidfd < 0 ? WNOHANG : 0);
-
-			if (done == child) {
-				exited = true;
+			if (done == run->child) {
+				run->exited = true;
 				break;
 			}
 		}
-		now = now_ms();
-		if (kill_at < 0 && now >= deadline) {
-			/* [X3], [B1]: TERM the whole group now, KILL it after a short grace. */
-			outcome->timed_out = true;
-			killpg(child, SIGTERM);
-			kill_at = now + GUEST_KILL_GRACE_MS;
-		} else if (kill_at >= 0 && now >= kill_at) {
-			killpg(child, SIGKILL);
-			kill(child, SIGKILL);
-			kill_at = LLONG_MAX;
-		}
+		on_clock(run);
 	}
+}
+
+/* [X3], [X4]: the exit code a host sees for how the command ended. */
+static void run_finish(struct run *run)
+{
+	struct command_outcome *outcome = run->outcome;
+	int status = run->status;
+
 	/* [B2]: what is left of the group goes; what it already wrote is kept. */
-	killpg(child, SIGKILL);
-	if (!pipe_eof)
-		drain(pipefd[0], journal, &stdout_open);
+	killpg(run->child, SIGKILL);
+	if (!run->pipe_eof)
+		drain(run->pipefd[0], run->journal, &run->stdout_open);
 
 	if (outcome->timed_out)
 		outcome->exit_code = PIKACI_EXIT_TIMEOUT;
@@ -449,20 +494,46 @@ void command_run(const struct pikaci_request *request, struct journal *journal,
 		outcome->exit_code = 128 + WTERMSIG(status);
 	if (WIFSIGNALED(status))
 		outcome->signal = WTERMSIG(status);
-restore:
-	if (sigfd >= 0)
-		sigprocmask(SIG_SETMASK, &old_mask, NULL);
-out:
+}
+
+static void run_free(struct run *run)
+{
+	if (run->sigfd >= 0)
+		sigprocmask(SIG_SETMASK, &run->old_mask, NULL);
 	for (int i = 0; i < 2; i++) {
-		if (pipefd[i] >= 0)
-			close(pipefd[i]);
-		if (report[i] >= 0)
-			close(report[i]);
+		if (run->pipefd[i] >= 0)
+			close(run->pipefd[i]);
+		if (run->report[i] >= 0)
+			close(run->report[i]);
 	}
-	if (pidfd >= 0)
-		close(pidfd);
-	if (sigfd >= 0)
-		close(sigfd);
-	free(shell);
-	environment_free(env);
+	if (run->pidfd >= 0)
+		close(run->pidfd);
+	if (run->sigfd >= 0)
+		close(run->sigfd);
+	free(run->shell);
+	environment_free(run->env);
+}
+
+void command_run(const struct pikaci_request *request, struct journal *journal,
+                 struct command_outcome *outcome)
+{
+	struct run run = {
+		.request = request,
+		.journal = journal,
+		.outcome = outcome,
+		.pipefd = { -1, -1 },
+		.report = { -1, -1 },
+		.pidfd = -1,
+		.sigfd = -1,
+		.stdout_open = true,
+		.kill_at = -1,
+	};
+
+	memset(outcome, 0, sizeof(*outcome));
+	if (run_prepare(&run) == 0 && run_start(&run) == 0) {
+		run.deadline = deadline_after(request->timeout_secs);
+		run_wait(&run);
+		run_finish(&run);
+	}
+	run_free(&run);
 }

@@ -14,22 +14,7 @@
 #include <unistd.h>
 
 #include "guest.h"
-
-static int write_all(int fd, const char *bytes, size_t length)
-{
-	while (length > 0) {
-		ssize_t n = write(fd, bytes, length);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		bytes += n;
-		length -= (size_t)n;
-	}
-	return 0;
-}
+#include "shared.h"
 
 static void timestamp_now(char buffer[PIKACI_TIMESTAMP_LENGTH])
 {
@@ -47,16 +32,12 @@ static int make_dir(const char *path)
 	return -errno;
 }
 
+/* The kernel's boot id, or "" when there is none to read. */
 static void read_boot_id(char *buffer, size_t size)
 {
-	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
-
-	buffer[0] = '\0';
-	if (!f)
-		return;
-	if (fgets(buffer, (int)size, f))
-		buffer[strcspn(buffer, "\n")] = '\0';
-	fclose(f);
+	if (read_file_head("/proc/sys/kernel/random/boot_id", buffer, size) < 0)
+		buffer[0] = '\0';
+	buffer[strcspn(buffer, "\n")] = '\0';
 }
 
 int journal_open(struct journal *journal)

@@ -3,6 +3,7 @@
  * pikaci-incus-run - the reference guest of the run contract, version 2.
  *
  *   pikaci-incus-run /run/pika-cloud/guest-request.json
+ *   pikaci-incus-run --help | --version
  *
  * Validates the request before doing anything else ([B5]), then leaves the lifecycle files
  * (§5) while running the command (§4) in the image's own layout (§3). Exits with the
@@ -18,67 +19,84 @@
 #include <unistd.h>
 
 #include "guest.h"
+#include "shared.h"
 
 #define UNRECORDABLE "the run's state cannot be recorded: the command was not run"
 
+/* What main() does next, when the command line says anything but "run this request". */
+#define ARGUMENTS_RUN (-1)
+
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: pikaci-incus-run REQUEST_PATH   (the host passes %s)\n",
+	fprintf(out,
+	        "usage: pikaci-incus-run REQUEST_PATH   (the host passes %s)\n"
+	        "       pikaci-incus-run --help | --version\n",
 	        PIKACI_REQUEST_PATH);
+}
+
+/* One line on standard error naming the problem (and the word, when not NULL). */
+static int usage_error(const char *problem, const char *word)
+{
+	if (word)
+		fprintf(stderr, "pikaci-incus-run: %s '%s'. Try 'pikaci-incus-run --help'.\n",
+		        problem, word);
+	else
+		fprintf(stderr, "pikaci-incus-run: %s. Try 'pikaci-incus-run --help'.\n", problem);
+	return PIKACI_EXIT_REJECTED; /* [X5] */
+}
+
+/*
+ * [X5]: exactly one request path. `--help` and `--version` answer and exit; any other word
+ * beginning with `-` is a usage error (a path that begins with `-` follows `--`). Decided before
+ * anything is written: ARGUMENTS_RUN with *ret_path set, or the exit code.
+ */
+static int arguments_parse(int argc, char **argv, const char **ret_path)
+{
+	const char *path = NULL;
+	bool options = true;
+
+	for (int i = 1; i < argc; i++) {
+		const char *word = argv[i];
+
+		if (options && strcmp(word, "--") == 0) {
+			options = false;
+		} else if (options && strcmp(word, "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (options && strcmp(word, "--version") == 0) {
+			printf("pikaci-incus-run %s (request schema_version %d)\n", PIKACI_VERSION,
+			       PIKACI_REQUEST_SCHEMA_VERSION);
+			return 0;
+		} else if (options && word[0] == '-') {
+			return usage_error("unknown option", word);
+		} else if (path) {
+			return usage_error("one request path only, unexpected", word);
+		} else {
+			path = word;
+		}
+	}
+	if (!path)
+		return usage_error("usage: pikaci-incus-run REQUEST_PATH (no request path given)",
+		                   NULL);
+	*ret_path = path;
+	return ARGUMENTS_RUN;
 }
 
 /* [R5]: a missing, unreadable or oversized file is a rejection like any other. */
 static int request_read(const char *path, char **ret_bytes, size_t *ret_length,
                         struct pikaci_error *err)
 {
-	size_t capacity = PIKACI_REQUEST_MAX_BYTES + 1, length = 0;
-	struct stat st = { 0 };
-	char *bytes;
-	int fd;
+	/* One byte more than the limit is enough for the parser to know it is too large. */
+	int r = read_file(path, PIKACI_REQUEST_MAX_BYTES + 1, ret_bytes, ret_length);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
+	if (r == -EFBIG)
+		pikaci_error_set(err, PIKACI_REASON_TOO_LARGE, NULL, PIKACI_REQUEST_MAX_BYTES,
+		                 "request is over the limit of %d bytes (1 MiB)",
+		                 PIKACI_REQUEST_MAX_BYTES);
+	else if (r < 0)
 		pikaci_error_set(err, PIKACI_REASON_UNREADABLE, NULL, -1,
-		                 "cannot read the request %s: %s", path, strerror(errno));
-		return -errno;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		bool stat_failed = st.st_mode == 0;
-
-		pikaci_error_set(err, PIKACI_REASON_UNREADABLE, NULL, -1,
-		                 "cannot read the request %s: %s", path,
-		                 stat_failed           ? strerror(errno)
-		                 : S_ISDIR(st.st_mode) ? "it is a directory"
-		                                       : "not a regular file");
-		close(fd);
-		return -EINVAL;
-	}
-	/* One byte more than the limit is enough to know the document is too large. */
-	bytes = malloc(capacity);
-	if (!bytes) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (length < capacity) {
-		ssize_t n = read(fd, bytes + length, capacity - length);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			pikaci_error_set(err, PIKACI_REASON_UNREADABLE, NULL, (long long)length,
-			                 "cannot read the request %s: %s", path, strerror(errno));
-			free(bytes);
-			close(fd);
-			return -EIO;
-		}
-		if (n == 0)
-			break;
-		length += (size_t)n;
-	}
-	close(fd);
-	*ret_bytes = bytes;
-	*ret_length = length;
-	return 0;
+		                 "cannot read the request %s: %s", path, read_file_error(r));
+	return r;
 }
 
 static int reject(struct journal *journal, const struct pikaci_error *err)
@@ -151,35 +169,37 @@ static int run(struct journal *journal, const struct pikaci_request *request)
 	return outcome.exit_code;
 }
 
+/* [L1]: this run's part of guest.log begins with the boot line. */
+static void boot_line_write(struct journal *journal)
+{
+	char booted[PIKACI_TIMESTAMP_LENGTH];
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	pikaci_timestamp_dump(&now, booted, sizeof(booted));
+	journal_log_bytes(journal, PIKACI_LOG_BOOT_PREFIX, strlen(PIKACI_LOG_BOOT_PREFIX));
+	journal_log_bytes(journal, booted, strlen(booted));
+	journal_log_bytes(journal, "\n", 1);
+}
+
 int main(int argc, char **argv)
 {
 	struct pikaci_request *request = NULL;
 	struct pikaci_error err = { 0 };
 	struct journal journal;
+	const char *path = NULL;
 	char *bytes = NULL;
 	size_t length = 0;
-	char booted[PIKACI_TIMESTAMP_LENGTH];
-	struct timespec now;
 	int code;
 
-	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
-		usage(stdout);
-		return 0;
-	}
-	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
-		printf("pikaci-incus-run %s (request schema_version %d)\n", PIKACI_VERSION,
-		       PIKACI_REQUEST_SCHEMA_VERSION);
-		return 0;
-	}
-	if (argc != 2) {
-		usage(stderr); /* [X5] */
-		return PIKACI_EXIT_REJECTED;
-	}
+	code = arguments_parse(argc, argv, &path);
+	if (code != ARGUMENTS_RUN)
+		return code;
 	/* A host that stops reading must not kill the guest before the result is written. */
 	signal(SIGPIPE, SIG_IGN);
 
 	/* [B5]: everything about the request is decided before the first side effect. */
-	if (request_read(argv[1], &bytes, &length, &err) == 0)
+	if (request_read(path, &bytes, &length, &err) == 0)
 		pikaci_request_parse(bytes, length, &request, &err);
 	free(bytes);
 
@@ -187,11 +207,7 @@ int main(int argc, char **argv)
 		pikaci_request_free(request);
 		return GUEST_EXIT_GUEST_FAILURE;
 	}
-	clock_gettime(CLOCK_REALTIME, &now);
-	pikaci_timestamp_dump(&now, booted, sizeof(booted));
-	journal_log_bytes(&journal, PIKACI_LOG_BOOT_PREFIX, strlen(PIKACI_LOG_BOOT_PREFIX));
-	journal_log_bytes(&journal, booted, strlen(booted));
-	journal_log_bytes(&journal, "\n", 1);
+	boot_line_write(&journal);
 	if (journal_state(&journal, PIKACI_STATE_BOOTED, "guest booted", NULL) < 0 && request) {
 		/* A run whose states cannot be recorded ([L2], [L3]) is not started. */
 		fprintf(stderr, "pikaci-incus-run: %s\n", UNRECORDABLE);

@@ -240,6 +240,14 @@ double monotonic_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+long long monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* --- Error buffers ------------------------------------------------------------------------- */
 
 int error_vformat(char *errbuf, size_t size, int code, const char *fmt, va_list ap)
@@ -361,6 +369,29 @@ void text_sanitize_in_place(char *buffer, size_t size)
 	memcpy(copy, buffer, length);
 	text_sanitize(buffer, size, copy, length, NULL);
 	free(copy);
+}
+
+size_t text_sanitize_escaped(char *out, size_t size, const char *in, size_t length, size_t max)
+{
+	size_t o = 0;
+
+	/* 8 bytes of room: the longest escape (4) and the "..." with its NUL always fit. */
+	for (size_t i = 0; i < length && i < max && o + 8 < size; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (c == '\n')
+			o += (size_t)snprintf(out + o, size - o, "\\n");
+		else if (c == '"' || c == '\\')
+			o += (size_t)snprintf(out + o, size - o, "\\%c", c);
+		else if (c >= 0x20 && c < 0x7f)
+			out[o++] = (char)c;
+		else
+			o += (size_t)snprintf(out + o, size - o, "\\x%02x", c);
+	}
+	if (length > max && o + 4 < size)
+		o += (size_t)snprintf(out + o, size - o, "...");
+	out[o] = '\0';
+	return o;
 }
 
 bool text_is_valid(const char *in, size_t length)

@@ -82,6 +82,8 @@ void buffer_clear(struct buffer *b);
 
 /* Seconds on CLOCK_MONOTONIC: for durations and deadlines, never for dates. */
 double monotonic_seconds(void);
+/* Milliseconds on CLOCK_MONOTONIC, as an integer: for deadlines that must not lose precision. */
+long long monotonic_ms(void);
 
 /* --- Error buffers ------------------------------------------------------------------------- */
 
@@ -115,6 +117,15 @@ char *text_sanitize_dup(const char *in, size_t length, size_t max);
 
 /* Sanitizes the C string in buffer (size bytes) in place, cut to fit. */
 void text_sanitize_in_place(char *buffer, size_t size);
+
+/*
+ * The sanitizer's quoting form, for a short excerpt inside a message: at most max bytes of in,
+ * printable ASCII as is, `"` and `\` backslash-escaped, newline as `\n`, every other byte
+ * (controls, NUL, anything above 0x7e) as `\xNN`, then "..." when input was left out. Output is
+ * ASCII, cut on an escape's boundary to fit size (size >= 1), always NUL-terminated. Returns its
+ * length.
+ */
+size_t text_sanitize_escaped(char *out, size_t size, const char *in, size_t length, size_t max);
 
 /* Whether length bytes of in are valid UTF-8 by the rules above (a NUL counts as invalid). */
 bool text_is_valid(const char *in, size_t length);

@@ -354,6 +354,45 @@ static void test_earlier_run_files(void **state)
 	free(continued);
 }
 
+/*
+ * [L7]: an earlier log without its final newline: the boot line follows it directly or after the
+ * one `\n` a guest MAY add; two newlines, another byte between or the earlier content changed
+ * (the boot line glued over its last byte) fail.
+ */
+static void test_earlier_log_without_final_newline(void **state)
+{
+	static const char earlier_log[] = "[pikaci] incus guest booted at " TS "\nold";
+	struct preexisting files[] = {
+		{ PIKACI_LOG_PATH, (char *)earlier_log, sizeof(earlier_log) - 1 },
+	};
+	static const struct {
+		const char *log;
+		const char *clause; /* NULL: passes */
+		const char *needle;
+	} logs[] = {
+		{ "[pikaci] incus guest booted at " TS "\nold" BOOT "hello\n", NULL, NULL },
+		{ "[pikaci] incus guest booted at " TS "\nold\n" BOOT "hello\n", NULL, NULL },
+		{ "[pikaci] incus guest booted at " TS "\nold\n\n" BOOT "hello\n", "L1",
+		  "guest.log (this run's part) does not begin with" },
+		{ "[pikaci] incus guest booted at " TS "\nold\r\n" BOOT "hello\n", "L1",
+		  "guest.log (this run's part) does not begin with" },
+		{ "[pikaci] incus guest booted at " TS "\nol" BOOT "hello\n", "L7",
+		  "guest.log lost the earlier run's content" },
+		{ "[pikaci] incus guest booted at " TS "\nold\nhello\n", "L1",
+		  "guest.log (this run's part) does not begin with" },
+	};
+	struct run r;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(logs) / sizeof(logs[0]); i++) {
+		run_init(&r, "hello\n");
+		r.fixture.preexisting = files;
+		r.fixture.n_preexisting = 1;
+		set_file(&r, PIKACI_FILE_LOG, logs[i].log);
+		headline_is(&r, logs[i].clause, logs[i].needle);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -369,6 +408,7 @@ int main(void)
 		cmocka_unit_test(test_result_written_too_early),
 		cmocka_unit_test(test_output_held_until_exit),
 		cmocka_unit_test(test_earlier_run_files),
+		cmocka_unit_test(test_earlier_log_without_final_newline),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

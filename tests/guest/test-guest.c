@@ -167,28 +167,40 @@ static void assert_stderr_empty(const struct pikaci_sandbox_result *result)
 }
 
 /*
- * [D2]: `<guest> ARGUMENT` (PIKACI_REQUEST_PATH, an option, or none) as root, wrapped if asked;
- * the sandbox kills everything after `limit` seconds.
+ * [D2]: `<guest> ARGUMENT...` (the NULL-terminated arguments: PIKACI_REQUEST_PATH, options, or
+ * none) as root, wrapped if asked; the sandbox kills everything after `limit` seconds.
  */
-static struct pikaci_sandbox_result *guest_launch_with(struct run *run, const char *argument,
-                                                       double limit)
+static struct pikaci_sandbox_result *guest_launch_argv(struct run *run,
+                                                       const char *const *arguments, double limit)
 {
-	char **argv = calloc(wrapper_words + 3, sizeof(*argv));
-	size_t n = 0;
+	size_t count = 0, n = 0;
+	char **argv;
 	int r;
 
+	while (arguments[count])
+		count++;
+	argv = calloc(wrapper_words + count + 2, sizeof(*argv));
 	assert_non_null(argv);
 	for (size_t i = 0; i < wrapper_words; i++)
 		argv[n++] = wrapper[i];
 	argv[n++] = (char *)guest_program;
-	if (argument)
-		argv[n++] = (char *)argument;
+	for (size_t i = 0; i < count; i++)
+		argv[n++] = (char *)arguments[i];
 	r = pikaci_sandbox_run(run->sandbox, argv, limit, NULL, NULL, &run->result);
 	free(argv);
 	if (r < 0)
 		fail_msg("cannot run the guest: %s", pikaci_sandbox_error(run->sandbox));
 	assert_memcheck_clean(&run->result);
 	return &run->result;
+}
+
+/* `<guest> ARGUMENT`, or the guest alone when argument is NULL. */
+static struct pikaci_sandbox_result *guest_launch_with(struct run *run, const char *argument,
+                                                       double limit)
+{
+	const char *const arguments[] = { argument, NULL };
+
+	return guest_launch_argv(run, arguments, limit);
 }
 
 static struct pikaci_sandbox_result *guest_launch(struct run *run, bool with_request_path,
@@ -510,6 +522,86 @@ static void test_version_names_the_request_schema(void **state)
 	assert_string_equal(r->out + r->out_length - length, schema);
 	assert_stderr_empty(r);
 	assert_nothing_changed(run);
+}
+
+/*
+ * [X5]: a command line that is not one request path is a usage error, decided before anything is
+ * written: exit 2, one line on stderr naming the bad word and pointing at --help. Each launch
+ * gets a fresh sandbox (a sandbox runs once) with a valid request waiting at the path, so a
+ * guest that ran it would show.
+ */
+static void assert_usage_error(const char *const *arguments, const char *word)
+{
+	struct run *run = run_new(NULL);
+	struct pikaci_sandbox_result *r;
+	const char *newline;
+
+	deliver_request(run, "echo ran", 30, true);
+	r = guest_launch_argv(run, arguments, deadline);
+	assert_false(r->timed_out);
+	assert_exit(r, PIKACI_EXIT_REJECTED);
+	assert_int_equal(r->out_length, 0);
+	assert_non_null(r->err);
+	newline = memchr(r->err, '\n', r->err_length);
+	if (!newline || (size_t)(newline - r->err) + 1 != r->err_length)
+		fail_msg("not one line on stderr: %s", r->err);
+	assert_true(contains(r->err, r->err_length, "Try 'pikaci-incus-run --help'"));
+	if (word && !contains(r->err, r->err_length, word))
+		fail_msg("stderr does not name '%s': %s", word, r->err);
+	assert_nothing_changed(run);
+	run_free(run);
+}
+
+static void test_unknown_options_are_usage_errors(void **state)
+{
+	static const char *const words[] = { "--bogus", "-x", "-", "--help=1", "--versions" };
+
+	(void)state;
+	for (size_t i = 0; i < N(words); i++) {
+		const char *alone[] = { words[i], NULL };
+		const char *before_path[] = { words[i], PIKACI_REQUEST_PATH, NULL };
+		const char *after_path[] = { PIKACI_REQUEST_PATH, words[i], NULL };
+
+		assert_usage_error(alone, words[i]);
+		assert_usage_error(before_path, words[i]);
+		assert_usage_error(after_path, words[i]);
+	}
+}
+
+static void test_wrong_argument_counts_are_usage_errors(void **state)
+{
+	const char *const none[] = { NULL };
+	const char *const two[] = { PIKACI_REQUEST_PATH, "/tmp/other.json", NULL };
+	const char *const dash_only[] = { "--", NULL };
+
+	(void)state;
+	assert_usage_error(none, "usage: pikaci-incus-run REQUEST_PATH");
+	assert_usage_error(two, "/tmp/other.json");
+	assert_usage_error(dash_only, "usage: pikaci-incus-run REQUEST_PATH");
+}
+
+/* `--` ends the options: the word after it is the request path, even one that reads like one. */
+static void test_double_dash_ends_options(void **state)
+{
+	const char *const arguments[] = { "--", PIKACI_REQUEST_PATH, NULL };
+	const char *const dash_path[] = { "--", "--help", NULL };
+	struct run *run = *state, *other;
+
+	deliver_request(run, "echo dashed", 30, true);
+	guest_launch_argv(run, arguments, deadline);
+	assert_false(run->result.timed_out);
+	assert_accepted(run, "echo dashed", true, 0);
+	assert_string_equal(output(run), "dashed\n");
+
+	/* `-- --help` is a request path (there is none there): a rejection, not the usage. */
+	other = run_new(NULL);
+	guest_launch_argv(other, dash_path, deadline);
+	assert_false(other->result.timed_out);
+	assert_exit(&other->result, PIKACI_EXIT_REJECTED);
+	assert_int_equal(other->result.out_length, 0);
+	assert_true(pikaci_sandbox_path_exists(other->sandbox, PIKACI_RESULT_PATH));
+	assert_true(contains(other->result.err, other->result.err_length, "--help"));
+	run_free(other);
 }
 
 /* --- Accepted runs ([L1]-[L5], [X2]-[X4]) --------------------------------------------------- */
@@ -1382,6 +1474,9 @@ int main(int argc, char **argv)
 		T(test_no_argument_prints_usage_and_exits_2),
 		T(test_help_prints_usage_on_stdout),
 		T(test_version_names_the_request_schema),
+		T(test_unknown_options_are_usage_errors),
+		T(test_wrong_argument_counts_are_usage_errors),
+		T(test_double_dash_ends_options),
 		T(test_completed_run_leaves_four_valid_files),
 		T(test_completed_run_as_pikaci),
 		T(test_exit_code_3_fails_the_run),

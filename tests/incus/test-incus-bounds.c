@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "pikaci-contract.h"
+#include "shared.h"
 #include "transport.h"
 
 /*
@@ -47,14 +48,6 @@ struct fixture {
 	struct pikaci_exchange exchange;
 	char errbuf[512];
 };
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int setup(void **state)
 {
@@ -101,8 +94,8 @@ static bool server_listens(const struct fixture *f)
 	return listens;
 }
 
-/* Starts fake-incus in this mode and waits for its socket. */
-static void server_start(struct fixture *f, const char *mode)
+/* Starts fake-incus in this mode and waits for its socket; returns when it listened (s). */
+static double server_start(struct fixture *f, const char *mode)
 {
 	const char *fake = getenv("PIKACI_FAKE_INCUS");
 
@@ -117,6 +110,7 @@ static void server_start(struct fixture *f, const char *mode)
 	for (int i = 0; i < 200 && !server_listens(f); i++)
 		usleep(50000);
 	assert_true(server_listens(f));
+	return monotonic_seconds();
 }
 
 /* A fresh container from an image through the fake, each phase bounded by SETUP. */
@@ -129,6 +123,26 @@ static int transport_new(struct fixture *f)
 	};
 
 	return pikaci_transport_incus_new(&options, &f->t, f->errbuf, sizeof(f->errbuf));
+}
+
+/* Ends the transport, which deletes its container: what the server saw is complete then. */
+static void transport_end(struct fixture *f)
+{
+	pikaci_transport_free(f->t);
+	f->t = NULL;
+}
+
+/*
+ * The set-up every test shares: fake-incus in `mode`, then a transport against it. Sets
+ * *ret_started (when not NULL) to when the server listened; returns transport_new()'s result.
+ */
+static int transport_against(struct fixture *f, const char *mode, double *ret_started)
+{
+	double started = server_start(f, mode);
+
+	if (ret_started)
+		*ret_started = started;
+	return transport_new(f);
 }
 
 static int exchange(struct fixture *f)
@@ -144,8 +158,20 @@ static int exchange(struct fixture *f)
 	return r;
 }
 
-/* How many requests the server saw whose line contains `needle`. */
-static size_t requests(const struct fixture *f, const char *needle)
+static bool line_contains(const char *line, const char *needle)
+{
+	return strstr(line, needle) != NULL;
+}
+
+/* A DELETE of a container itself, not of its logs. */
+static bool line_deletes_instance(const char *line, const char *prefix)
+{
+	return strncmp(line, prefix, strlen(prefix)) == 0 && !strchr(line + strlen(prefix), '/');
+}
+
+/* How many requests the server logged for which match(line, argument) holds. */
+static size_t requests_counted(const struct fixture *f, bool (*match)(const char *, const char *),
+                               const char *argument)
 {
 	FILE *log = fopen(f->log, "r");
 	char line[1024];
@@ -154,33 +180,26 @@ static size_t requests(const struct fixture *f, const char *needle)
 	if (!log)
 		return 0;
 	while (fgets(line, sizeof(line), log))
-		if (strstr(line, needle))
+		if (match(line, argument))
 			count++;
 	fclose(log);
 	return count;
 }
 
-/* How many DELETEs of a container itself (not of its logs) the server saw. */
+/* How many requests the server saw whose line contains `needle`. */
+static size_t requests(const struct fixture *f, const char *needle)
+{
+	return requests_counted(f, line_contains, needle);
+}
+
 static size_t instance_deletes(const struct fixture *f)
 {
-	static const char prefix[] = "DELETE /1.0/instances/";
-	FILE *log = fopen(f->log, "r");
-	char line[1024];
-	size_t count = 0;
-
-	if (!log)
-		return 0;
-	while (fgets(line, sizeof(line), log))
-		if (strncmp(line, prefix, strlen(prefix)) == 0 &&
-		    !strchr(line + strlen(prefix), '/'))
-			count++;
-	fclose(log);
-	return count;
+	return requests_counted(f, line_deletes_instance, "DELETE /1.0/instances/");
 }
 
 static void assert_within(double started, double bound)
 {
-	double took = now() - started;
+	double took = monotonic_seconds() - started;
 
 	printf("# took %.2f s, bound %.2f s\n", took, bound);
 	assert_true(took <= bound + MARGIN);
@@ -191,15 +210,13 @@ static void test_well_behaved(void **state)
 {
 	struct fixture *f = *state;
 
-	server_start(f, "ok");
-	assert_int_equal(transport_new(f), 0);
+	assert_int_equal(transport_against(f, "ok", NULL), 0);
 	assert_int_equal(exchange(f), 0);
 	assert_int_equal(f->exchange.run.exit_code, 0);
 	assert_false(f->exchange.run.timed_out);
 	assert_string_equal(f->exchange.run.out, "hello\n");
 	assert_int_equal(f->exchange.files[PIKACI_FILE_RESULT].error, -ENOENT);
-	pikaci_transport_free(f->t);
-	f->t = NULL;
+	transport_end(f);
 	assert_int_equal(instance_deletes(f), 1);
 }
 
@@ -209,9 +226,7 @@ static void test_stalled_connect(void **state)
 	struct fixture *f = *state;
 	double started;
 
-	server_start(f, "stall-connect");
-	started = now();
-	assert_int_equal(transport_new(f), -ETIMEDOUT);
+	assert_int_equal(transport_against(f, "stall-connect", &started), -ETIMEDOUT);
 	assert_within(started, SETUP);
 	assert_non_null(strstr(f->errbuf, "connecting to Incus"));
 }
@@ -222,9 +237,7 @@ static void test_slow_loris(void **state)
 	struct fixture *f = *state;
 	double started;
 
-	server_start(f, "slow-loris");
-	started = now();
-	assert_true(transport_new(f) < 0);
+	assert_true(transport_against(f, "slow-loris", &started) < 0);
 	assert_within(started, SETUP);
 }
 
@@ -234,9 +247,7 @@ static void test_hung_create(void **state)
 	struct fixture *f = *state;
 	double started;
 
-	server_start(f, "hung-create");
-	started = now();
-	assert_int_equal(transport_new(f), -ETIMEDOUT);
+	assert_int_equal(transport_against(f, "hung-create", &started), -ETIMEDOUT);
 	assert_within(started, 2 * SETUP);
 	assert_non_null(strstr(f->errbuf, "creating container"));
 	assert_int_equal(instance_deletes(f), 1);
@@ -251,16 +262,13 @@ static void test_endless_log(void **state)
 	struct fixture *f = *state;
 	double started;
 
-	server_start(f, "endless-log");
-	started = now();
-	assert_int_equal(transport_new(f), 0);
+	assert_int_equal(transport_against(f, "endless-log", &started), 0);
 	assert_int_equal(exchange(f), 0);
 	assert_true(f->exchange.run.truncated);
 	printf("# %zu bytes of output kept\n", f->exchange.run.out_length);
 	assert_true(f->exchange.run.out_length > 0);
 	assert_true(f->exchange.run.out_length <= PIKACI_COLLECT_MAX);
-	pikaci_transport_free(f->t);
-	f->t = NULL;
+	transport_end(f);
 	assert_within(started, DEADLINE + 3 * SETUP + PIKACI_INCUS_WAIT_SLACK);
 }
 
@@ -271,17 +279,14 @@ static void test_fast_wait(void **state)
 	double started;
 	size_t waits;
 
-	server_start(f, "fast-wait");
-	started = now();
-	assert_int_equal(transport_new(f), 0);
+	assert_int_equal(transport_against(f, "fast-wait", &started), 0);
 	assert_int_equal(exchange(f), 0);
 	assert_true(f->exchange.run.timed_out);
-	pikaci_transport_free(f->t);
-	f->t = NULL;
+	transport_end(f);
 	assert_within(started, DEADLINE + 3 * SETUP + PIKACI_INCUS_WAIT_SLACK);
 	/* The run and the settling after the stop: at most 4 a second, and backing off. */
 	waits = requests(f, "/wait?timeout=");
-	printf("# %zu /wait requests in %.1f s\n", waits, now() - started);
+	printf("# %zu /wait requests in %.1f s\n", waits, monotonic_seconds() - started);
 	assert_true(waits <= (size_t)(4 * (DEADLINE + SETUP) + 4));
 	assert_int_equal(instance_deletes(f), 1);
 }

@@ -200,13 +200,40 @@ static void test_buffer(void **state)
 static void test_monotonic(void **state)
 {
 	double a = monotonic_seconds(), b;
+	long long a_ms = monotonic_ms(), b_ms;
 
 	(void)state;
 	usleep(10000);
 	b = monotonic_seconds();
+	b_ms = monotonic_ms();
 	assert_true(a > 0);
 	assert_true(b - a >= 0.009);
 	assert_true(b - a < 10);
+	/* The two read the same clock (read one after the other, so under load a little apart). */
+	assert_true(b_ms - a_ms >= 9);
+	assert_true(b_ms - a_ms < 10000);
+	assert_true(b_ms - (long long)(b * 1000) >= -1 && b_ms - (long long)(b * 1000) < 5000);
+}
+
+/* The quoting form: ASCII out, escapes whole, "..." when cut. */
+static void test_sanitize_escaped(void **state)
+{
+	char out[64];
+
+	(void)state;
+	assert_int_equal(text_sanitize_escaped(out, sizeof(out), "a\"b\\c\nd", 7, 40), 10);
+	assert_string_equal(out, "a\\\"b\\\\c\\nd");
+	text_sanitize_escaped(out, sizeof(out), "\x00\t\xc3\xa9\x7f", 5, 40);
+	assert_string_equal(out, "\\x00\\x09\\xc3\\xa9\\x7f");
+	text_sanitize_escaped(out, sizeof(out), "abcdefgh", 8, 3);
+	assert_string_equal(out, "abc...");
+	text_sanitize_escaped(out, sizeof(out), "abc", 3, 3);
+	assert_string_equal(out, "abc");
+	/* A small buffer: never a torn escape, always terminated. */
+	assert_true(text_sanitize_escaped(out, 12, "\x01\x02\x03\x04\x05", 5, 40) < 12);
+	assert_string_equal(out, "\\x01");
+	text_sanitize_escaped(out, 1, "abc", 3, 40);
+	assert_string_equal(out, "");
 }
 
 static void test_error_format(void **state)
@@ -352,6 +379,7 @@ int main(void)
 		cmocka_unit_test(test_array_grow),
 		cmocka_unit_test(test_buffer),
 		cmocka_unit_test(test_monotonic),
+		cmocka_unit_test(test_sanitize_escaped),
 		cmocka_unit_test(test_error_format),
 		cmocka_unit_test(test_sanitize_valid_is_kept),
 		cmocka_unit_test(test_sanitize_invalid_is_replaced),
