@@ -15,7 +15,7 @@ const char *case_status_name(enum case_status status)
 	static const char *const names[] = {
 		[STATUS_PASS] = "pass",   [STATUS_FAIL] = "fail",   [STATUS_TIMEOUT] = "timeout",
 		[STATUS_SKIP] = "skip",   [STATUS_XFAIL] = "xfail", [STATUS_XPASS] = "xpass",
-		[STATUS_ERROR] = "error",
+		[STATUS_ERROR] = "error", [STATUS_FLAKY] = "flaky",
 	};
 
 	return names[status];
@@ -51,13 +51,19 @@ void totals_add(struct totals *t, enum case_status status)
 	case STATUS_ERROR:
 		t->error++;
 		break;
+	case STATUS_FLAKY:
+		t->flaky++;
+		break;
 	}
 }
 
 void totals_line(const struct totals *t, char *out, size_t size)
 {
-	snprintf(out, size, "%zu passed, %zu failed, %zu skipped", t->pass,
-	         t->fail + t->timeout + t->xpass + t->error, t->skip + t->xfail);
+	int n = snprintf(out, size, "%zu passed, %zu failed, %zu skipped", t->pass,
+	                 t->fail + t->timeout + t->xpass + t->error, t->skip + t->xfail);
+
+	if (t->flaky && n >= 0 && (size_t)n < size)
+		snprintf(out + n, size - (size_t)n, ", %zu flaky", t->flaky);
 }
 
 static const char *detail_string(const struct case_result *c, const char *key)
@@ -254,6 +260,10 @@ static void tap_line(FILE *out, size_t number, const struct case_result *c)
 		tap_escaped(out, c->expectation ? c->expectation : "expected to fail");
 		fputc('\n', out);
 		break;
+	case STATUS_FLAKY:
+		/* Not ok, and no directive: a flaky case needs looking at. */
+		fputs(": flaky (its verdict changed across --repeat runs)\n", out);
+		break;
 	case STATUS_XPASS:
 		/* The expectation is the user's text: a comment, like a guest's. */
 		fputs(": unexpectedly passed\n# listed as failing: ", out);
@@ -340,6 +350,7 @@ static void totals_json_set(json_t *o, const struct totals *t)
 	json_object_set_new(o, "xfail", json_integer((json_int_t)t->xfail));
 	json_object_set_new(o, "xpass", json_integer((json_int_t)t->xpass));
 	json_object_set_new(o, "error", json_integer((json_int_t)t->error));
+	json_object_set_new(o, "flaky", json_integer((json_int_t)t->flaky));
 }
 
 static void junit(FILE *out, const struct case_result *results, size_t n,
@@ -349,15 +360,15 @@ static void junit(FILE *out, const struct case_result *results, size_t n,
 	             "name=\"pikaci-conform\">\n");
 	for (int p = 0; p < _PROFILE_MAX; p++) {
 		const struct totals *t = &profile_totals[p];
-		size_t total =
-		        t->pass + t->fail + t->timeout + t->skip + t->xfail + t->xpass + t->error;
+		size_t total = t->pass + t->fail + t->timeout + t->skip + t->xfail + t->xpass +
+		               t->error + t->flaky;
 
 		if (total == 0)
 			continue;
 		fprintf(out,
 		        "  <testsuite name=\"%s\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" "
 		        "skipped=\"%zu\">\n",
-		        profile_name((enum fixture_profile)p), total, t->fail + t->xpass,
+		        profile_name((enum fixture_profile)p), total, t->fail + t->xpass + t->flaky,
 		        t->timeout + t->error, t->skip + t->xfail);
 		for (size_t i = 0; i < n; i++) {
 			const struct case_result *c = &results[i];
@@ -375,7 +386,8 @@ static void junit(FILE *out, const struct case_result *results, size_t n,
 				fputs("\"/>", out);
 			} else if (c->status != STATUS_PASS) {
 				fprintf(out, "<%s message=\"",
-				        c->status == STATUS_FAIL || c->status == STATUS_XPASS
+				        c->status == STATUS_FAIL || c->status == STATUS_XPASS ||
+				                        c->status == STATUS_FLAKY
 				                ? "failure"
 				                : "error");
 				xml_escaped(out, c->status == STATUS_XPASS
@@ -435,7 +447,7 @@ void report_end(struct report *r, const struct case_result *results, size_t n,
 			          r->progress ? stdout : NULL };
 
 		if (per[p].pass + per[p].fail + per[p].timeout + per[p].skip + per[p].xfail +
-		            per[p].xpass + per[p].error ==
+		            per[p].xpass + per[p].error + per[p].flaky ==
 		    0)
 			continue;
 		totals_line(&per[p], line, sizeof(line));

@@ -18,6 +18,7 @@ enum case_status {
 	STATUS_XFAIL,
 	STATUS_XPASS,
 	STATUS_ERROR, /* the harness could not run the case */
+	STATUS_FLAKY, /* its verdict changed across --repeat runs */
 };
 
 enum report_format {
@@ -36,13 +37,16 @@ struct case_result {
 };
 
 struct totals {
-	size_t pass, fail, timeout, skip, xfail, xpass, error;
+	size_t pass, fail, timeout, skip, xfail, xpass, error, flaky;
 };
 
 const char *case_status_name(enum case_status status);
 bool case_status_is_failure(enum case_status status);
 void totals_add(struct totals *t, enum case_status status);
-/* "N passed, N failed, N skipped": xfail counts as skipped, timeout/xpass/error as failed. */
+/*
+ * "N passed, N failed, N skipped[, N flaky]": xfail counts as skipped, timeout/xpass/error as
+ * failed; flaky is said only when some case is.
+ */
 void totals_line(const struct totals *t, char *out, size_t size);
 
 struct report {

@@ -58,6 +58,7 @@ struct scheduler {
 	struct pollfd *fds;          /* one per slot */
 	size_t n_slots;
 	struct report report;
+	struct guest_run *run; /* one guest of a matrix, or NULL */
 };
 
 /* --- Workers ------------------------------------------------------------------------------- */
@@ -78,7 +79,7 @@ static _Noreturn void worker_main(const struct options *opt, const struct fixtur
 
 	/* If the runner dies, so does the worker, cleaning up its sandbox (on_stop_signal). */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	detail = case_run(opt, f);
+	detail = opt->repeat > 1 ? case_run_repeated(opt, f) : case_run(opt, f);
 	text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
 	json_decref(detail);
 	if (!text) {
@@ -169,7 +170,9 @@ static void worker_finish(struct slot *s, struct case_result *result)
 	buffer_clear(&s->message);
 	text = json_string_value(json_object_get(detail, "status"));
 	result->detail = detail;
-	if (text && strcmp(text, "pass") == 0)
+	if (text && strcmp(text, "flaky") == 0)
+		result->status = STATUS_FLAKY; /* whatever was expected: it needs looking at */
+	else if (text && strcmp(text, "pass") == 0)
 		result->status = result->expectation ? STATUS_XPASS : STATUS_PASS;
 	else if (text && strcmp(text, "fail") == 0)
 		result->status = result->expectation ? STATUS_XFAIL : STATUS_FAIL;
@@ -213,7 +216,10 @@ static int scheduler_init(struct scheduler *s)
 /* The report goes to --output (progress then to stdout) or stdout: 0 or EXIT_USAGE (said). */
 static int scheduler_open_report(struct scheduler *s)
 {
-	if (s->opt->output) {
+	if (s->run) {
+		s->report.out = s->run->out;
+		s->report.progress = s->run->progress;
+	} else if (s->opt->output) {
 		s->report.out = fopen(s->opt->output, "w");
 		if (!s->report.out) {
 			fprintf(stderr, "pikaci-conform: cannot write %s: %s\n", s->opt->output,
@@ -328,8 +334,10 @@ static int scheduler_code(const struct scheduler *s)
 		if (s->results[i].status == STATUS_ERROR)
 			code = EXIT_HARNESS;
 		else if (case_status_is_failure(s->results[i].status) &&
-		         code == EXIT_ALL_AS_EXPECTED)
+		         (code == EXIT_ALL_AS_EXPECTED || code == EXIT_FLAKY))
 			code = EXIT_SOME_FAILED;
+		else if (s->results[i].status == STATUS_FLAKY && code == EXIT_ALL_AS_EXPECTED)
+			code = EXIT_FLAKY;
 	}
 	return code;
 }
@@ -361,12 +369,54 @@ static void scheduler_clear(struct scheduler *s)
 	free(s->fds);
 }
 
+/* What a matrix keeps of one guest's run: 0 or EXIT_HARNESS. */
+static int scheduler_keep(const struct scheduler *s)
+{
+	s->run->status = calloc(s->n + 1, sizeof(*s->run->status));
+	s->run->ran = calloc(s->n + 1, sizeof(*s->run->ran));
+	if (!s->run->status || !s->run->ran)
+		return EXIT_HARNESS;
+	for (size_t i = 0; i < s->n; i++) {
+		s->run->status[i] = s->results[i].status;
+		s->run->ran[i] = s->plans[i].selected;
+	}
+	return 0;
+}
+
+/* --update-expect once the run is whole; the run's own exit code stands unless it fails. */
+static int scheduler_update_expect(const struct scheduler *s, int code)
+{
+	bool *selected;
+	int r;
+
+	if (!s->opt->update_expect ||
+	    (code != EXIT_ALL_AS_EXPECTED && code != EXIT_SOME_FAILED && code != EXIT_FLAKY))
+		return code;
+	selected = calloc(s->n + 1, sizeof(*selected));
+	if (!selected)
+		return EXIT_HARNESS;
+	for (size_t i = 0; i < s->n; i++)
+		selected[i] = s->plans[i].selected;
+	r = expect_update_write(s->opt->update_expect, s->results, selected, s->n);
+	free(selected);
+	return r ? r : code;
+}
+
 int schedule_all(const struct options *opt, const struct corpus *corpus)
+{
+	return schedule_guest(opt, corpus, NULL);
+}
+
+int schedule_guest(const struct options *opt, const struct corpus *corpus, struct guest_run *run)
 {
 	struct scheduler s = {
 		.opt = opt,
 		.corpus = corpus,
-		.report = { .format = opt->format, .out = stdout, .guest = opt->guest_text },
+		/* A matrix guest's report stream is closed here whatever happens. */
+		.report = { .format = opt->format,
+		            .out = run ? run->out : stdout,
+		            .guest = opt->guest_text },
+		.run = run,
 	};
 	int code = scheduler_init(&s);
 
@@ -382,12 +432,15 @@ int schedule_all(const struct options *opt, const struct corpus *corpus)
 	if (code == 0) {
 		code = scheduler_code(&s);
 		scheduler_report_end(&s);
+		code = scheduler_update_expect(&s, code);
+		if (run && scheduler_keep(&s) != 0)
+			code = EXIT_HARNESS;
 	}
 	/* A lost report must not pass for a run that passed (or failed). */
 	if (s.report.out && report_finish(&s.report) < 0 && code != EXIT_USAGE &&
 	    code != EXIT_HARNESS) {
 		fprintf(stderr, "pikaci-conform: cannot write the report to %s\n",
-		        opt->output ? opt->output : "stdout");
+		        opt->output && !run ? opt->output : "stdout");
 		code = EXIT_REPORT_FAILED;
 	}
 	scheduler_clear(&s);
