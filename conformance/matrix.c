@@ -183,6 +183,18 @@ struct matrix_column {
 	int code;
 };
 
+/* A cell of the text matrix, as wide as its column's name (at least a status), no trailing blank.
+ */
+static void matrix_cell(FILE *out, const char *name, const char *text, bool last)
+{
+	int width = strlen(name) > 7 ? (int)strlen(name) : 7;
+
+	if (last)
+		fprintf(out, "  %s\n", text);
+	else
+		fprintf(out, "  %-*s", width, text);
+}
+
 /* The text matrix: a row per case that ran, a column per guest, then each guest's summary. */
 static void report_matrix_text(FILE *out, const struct corpus *corpus,
                                const struct matrix_column *cols, size_t n)
@@ -200,8 +212,7 @@ static void report_matrix_text(FILE *out, const struct corpus *corpus,
 	}
 	fprintf(out, "\nmatrix: %zu case(s) x %zu guest(s)\n%-*s", rows, n, (int)id_width, "case");
 	for (size_t g = 0; g < n; g++)
-		fprintf(out, "  %-7s", cols[g].guest->name);
-	fputc('\n', out);
+		matrix_cell(out, cols[g].guest->name, cols[g].guest->name, g + 1 == n);
 	for (size_t i = 0; i < corpus->n_cases; i++) {
 		bool ran = false;
 
@@ -211,11 +222,10 @@ static void report_matrix_text(FILE *out, const struct corpus *corpus,
 			continue;
 		fprintf(out, "%-*s", (int)id_width, corpus->cases[i].id);
 		for (size_t g = 0; g < n; g++)
-			fprintf(out, "  %-*s",
-			        (int)(strlen(cols[g].guest->name) > 7 ? strlen(cols[g].guest->name)
-			                                              : 7),
-			        cols[g].run.ran[i] ? case_status_name(cols[g].run.status[i]) : "-");
-		fputc('\n', out);
+			matrix_cell(out, cols[g].guest->name,
+			            cols[g].run.ran[i] ? case_status_name(cols[g].run.status[i])
+			                               : "-",
+			            g + 1 == n);
 	}
 	for (size_t g = 0; g < n; g++) {
 		struct totals t = { 0 };
