@@ -358,22 +358,26 @@ static int matrix_code(const struct matrix_column *cols, size_t n)
 	return EXIT_ALL_AS_EXPECTED;
 }
 
-/* One guest: probed, then its cases run. Its exit code; the column filled. */
-static int matrix_run_guest(const struct options *opt, const struct corpus *corpus,
-                            int (*probe)(const struct options *), struct matrix_column *col)
+/* The options of one guest's run: opt's, with its command, transport and no --output. */
+static struct options guest_options(const struct options *opt, const struct matrix_guest *g)
 {
 	struct options own = *opt;
-	bool to_stdout = opt->format == FORMAT_TEXT && !opt->output;
-	int code;
 
-	own.guest_argv = col->guest->argv;
-	own.guest_text = col->guest->text;
-	own.incus.image = col->guest->image;
+	own.guest_argv = g->argv;
+	own.guest_text = g->text;
+	own.incus.image = g->image;
 	own.output = NULL;
 	own.matrix = false;
-	code = probe(&own);
-	if (code != 0)
-		return code;
+	return own;
+}
+
+/* One guest's cases. Its exit code; the column filled. */
+static int matrix_run_guest(const struct options *opt, const struct corpus *corpus,
+                            struct matrix_column *col)
+{
+	struct options own = guest_options(opt, col->guest);
+	bool to_stdout = opt->format == FORMAT_TEXT && !opt->output;
+
 	col->run.out = to_stdout ? stdout : open_memstream(&col->report, &col->report_length);
 	col->run.progress = opt->output != NULL;
 	if (!col->run.out)
@@ -389,9 +393,19 @@ int matrix_run(const struct options *opt, const struct corpus *corpus,
 
 	if (!cols)
 		return EXIT_HARNESS;
+	/* Every guest's transport is tried before any case runs: one clear error, at once. */
+	for (size_t g = 0; g < opt->n_guests; g++) {
+		struct options own = guest_options(opt, &opt->guests[g]);
+
+		code = probe(&own);
+		if (code != 0) {
+			free(cols);
+			return code;
+		}
+	}
 	for (size_t g = 0; g < opt->n_guests; g++) {
 		cols[g].guest = &opt->guests[g];
-		cols[g].code = matrix_run_guest(opt, corpus, probe, &cols[g]);
+		cols[g].code = matrix_run_guest(opt, corpus, &cols[g]);
 		/* A usage error or a machine that cannot run cases ends the run: said already. */
 		if (cols[g].code == EXIT_USAGE || cols[g].code == EXIT_CANNOT_SANDBOX ||
 		    !cols[g].run.ran) {
