@@ -176,6 +176,45 @@ static int coverage_check(const struct side *s, json_t *coverage)
 	return 0;
 }
 
+/* A summary: {status: count}, every count a whole number. */
+static int summary_check(const struct side *s, json_t *summary, const char *where)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(summary, key, v) if (!json_is_integer(v) || json_integer_value(v) < 0)
+	{
+		char path[320];
+
+		snprintf(path, sizeof(path), "%s.%.200s", where, key);
+		return malformed(s, path, "a count is a whole number");
+	}
+	return 0;
+}
+
+/* The matrix: {case id: {guest name: status}}. */
+static int matrix_check(const struct side *s, json_t *matrix)
+{
+	const char *id, *guest;
+	json_t *row, *v;
+
+	json_object_foreach(matrix, id, row)
+	{
+		char path[320];
+
+		snprintf(path, sizeof(path), "$.matrix.%.200s", id);
+		if (!json_is_object(row))
+			return malformed(s, path, "must be an object");
+		json_object_foreach(row, guest, v) if (!json_is_string(v) ||
+		                                       !status_known(json_string_value(v)))
+		{
+			snprintf(path, sizeof(path), "$.matrix.%.150s.%.64s", id, guest);
+			return malformed(s, path, "not a case status");
+		}
+	}
+	return 0;
+}
+
 /* A matrix report's guests: objects with a unique name and their cases. */
 static int guests_check(const struct side *s, json_t *guests)
 {
@@ -192,8 +231,13 @@ static int guests_check(const struct side *s, json_t *guests)
 			return malformed(s, path, "must be an object");
 		if (member_check(s, g, path, "name", JSON_STRING, true) < 0 ||
 		    member_check(s, g, path, "cases", JSON_ARRAY, true) < 0 ||
-		    member_check(s, g, path, "summary", JSON_OBJECT, false) < 0)
+		    member_check(s, g, path, "summary", JSON_OBJECT, false) < 0 ||
+		    member_check(s, g, path, "guest", JSON_STRING, false) < 0)
 			return -EINVAL;
+		strncat(path, ".summary", sizeof(path) - strlen(path) - 1);
+		if (summary_check(s, json_object_get(g, "summary"), path) < 0)
+			return -EINVAL;
+		path[strlen(path) - strlen(".summary")] = '\0';
 		name = json_string_value(json_object_get(g, "name"));
 		for (size_t k = 0; k < i; k++)
 			if (strcmp(name, json_string_value(json_object_get(
@@ -246,9 +290,14 @@ static int side_load(struct side *s)
 	    member_check(s, s->doc, "$", "summary", JSON_OBJECT, false) < 0 ||
 	    member_check(s, s->doc, "$", "guest", JSON_STRING, false) < 0 ||
 	    member_check(s, s->doc, "$", "guests", JSON_ARRAY, false) < 0 ||
-	    member_check(s, s->doc, "$", "matrix", JSON_OBJECT, false) < 0)
+	    member_check(s, s->doc, "$", "matrix", JSON_OBJECT, false) < 0 ||
+	    member_check(s, s->doc, "$", "version", JSON_STRING, false) < 0 ||
+	    member_check(s, s->doc, "$", "transport", JSON_STRING, false) < 0 ||
+	    member_check(s, s->doc, "$", "profiles", JSON_OBJECT, false) < 0)
 		return -EINVAL;
 	if (cases_check(s, json_object_get(s->doc, "cases"), "$.cases") < 0 ||
+	    summary_check(s, json_object_get(s->doc, "summary"), "$.summary") < 0 ||
+	    matrix_check(s, json_object_get(s->doc, "matrix")) < 0 ||
 	    coverage_check(s, json_object_get(s->doc, "coverage")) < 0 ||
 	    guests_check(s, json_object_get(s->doc, "guests")) < 0)
 		return -EINVAL;
