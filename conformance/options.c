@@ -19,6 +19,7 @@ static const char usage_text[] =
 	"usage: pikaci-conform [OPTION...] -- GUEST [ARG...]\n"
 	"       pikaci-conform [OPTION...] --incus-image ALIAS [--socket PATH | --url URL\n"
 	"                      --cert FILE --key FILE [--ca FILE]] [-- GUEST [ARG...]]\n"
+	"       pikaci-conform [OPTION...] --guest NAME=COMMAND... [--incus-image ALIAS...]\n"
 	"       pikaci-conform --lint | --list | --coverage-report [--fixtures DIR]\n"
 	"       pikaci-conform compare [--format text|json] BASE.json HEAD.json\n"
 	"\n"
@@ -74,8 +75,8 @@ static const char usage_text[] =
 	"\n"
 	"Exit status: 0 every case as expected; 1 some case failed (fail, timeout or xpass);\n"
 	"2 usage error; 3 nothing failed but some case is flaky (--repeat); 4 the report\n"
-	"could not be written (e.g. a full disk); 77 cannot\n"
-	"sandbox here (needs root and overlayfs); 99 harness failure.\n";
+	"could not be written (e.g. a full disk); 77 cannot sandbox here (needs root and\n"
+	"overlayfs); 99 harness failure.\n";
 /* clang-format on */
 
 static void usage(FILE *out)
