@@ -27,6 +27,7 @@
 /* --- Reading a report ----------------------------------------------------------------------- */
 
 struct side {
+	FILE *errors; /* where a malformed report is said */
 	const char *path;
 	json_t *doc;
 	long version;
@@ -35,8 +36,8 @@ struct side {
 /* Says what is wrong at a JSON path of a report; -EINVAL. */
 static int malformed(const struct side *s, const char *where, const char *what)
 {
-	fprintf(stderr, "pikaci-conform compare: %s: malformed report at %s: %s\n", s->path, where,
-	        what);
+	fprintf(s->errors, "pikaci-conform compare: %s: malformed report at %s: %s\n", s->path,
+	        where, what);
 	return -EINVAL;
 }
 
@@ -250,25 +251,17 @@ static int guests_check(const struct side *s, json_t *guests)
 	return 0;
 }
 
-/* Reads and checks a report: 0, or -EINVAL / a read error (said). */
-static int side_load(struct side *s)
+/* Parses and checks a report's bytes: 0 or -EINVAL (said). */
+static int side_parse(struct side *s, const char *text, size_t length)
 {
-	char *text = NULL;
-	size_t length = 0;
 	json_error_t error;
 	json_t *v;
-	int r = read_file(s->path, COMPARE_FILE_MAX, &text, &length);
 
-	if (r < 0) {
-		fprintf(stderr, "pikaci-conform compare: cannot read %s: %s\n", s->path,
-		        r == -EFBIG ? "larger than 64 MiB" : read_file_error(r));
-		return r;
-	}
 	s->doc = json_loadb(text, length, JSON_REJECT_DUPLICATES, &error);
-	free(text);
 	if (!s->doc) {
-		fprintf(stderr, "pikaci-conform compare: %s: not JSON (line %d, column %d): %s\n",
-		        s->path, error.line, error.column, error.text);
+		fprintf(s->errors,
+		        "pikaci-conform compare: %s: not JSON (line %d, column %d): %s\n", s->path,
+		        error.line, error.column, error.text);
 		return -EINVAL;
 	}
 	if (!json_is_object(s->doc))
@@ -302,6 +295,23 @@ static int side_load(struct side *s)
 	    guests_check(s, json_object_get(s->doc, "guests")) < 0)
 		return -EINVAL;
 	return 0;
+}
+
+/* Reads and checks a report: 0, or -EINVAL / a read error (said). */
+static int side_load(struct side *s)
+{
+	char *text = NULL;
+	size_t length = 0;
+	int r = read_file(s->path, COMPARE_FILE_MAX, &text, &length);
+
+	if (r < 0) {
+		fprintf(s->errors, "pikaci-conform compare: cannot read %s: %s\n", s->path,
+		        r == -EFBIG ? "larger than 64 MiB" : read_file_error(r));
+		return r;
+	}
+	r = side_parse(s, text, length);
+	free(text);
+	return r;
 }
 
 /* --- The comparison ------------------------------------------------------------------------- */
@@ -573,6 +583,29 @@ static void compare_text(FILE *out, json_t *result, const struct counts *n)
 
 /* --- The command ---------------------------------------------------------------------------- */
 
+/* Compares two checked reports and writes the result: 0, EXIT_REGRESSION or EXIT_HARNESS. */
+static int compare_write(const struct side *base, const struct side *head, bool json, FILE *out)
+{
+	struct counts n = { 0 };
+	json_t *result = compare(base, head, &n);
+	char *text = NULL;
+
+	if (result && json)
+		text = json_dumps(result, JSON_INDENT(2));
+	if (!result || (json && !text)) {
+		fprintf(base->errors, "pikaci-conform compare: out of memory\n");
+		json_decref(result);
+		return EXIT_HARNESS;
+	}
+	if (json)
+		fprintf(out, "%s\n", text);
+	else
+		compare_text(out, result, &n);
+	free(text);
+	json_decref(result);
+	return n.regressions ? EXIT_REGRESSION : EXIT_ALL_AS_EXPECTED;
+}
+
 /* clang-format off */
 static const char compare_usage[] =
 	"usage: pikaci-conform compare [--format text|json] BASE.json HEAD.json\n"
@@ -598,9 +631,7 @@ int compare_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct side base = { 0 }, head = { 0 };
-	struct counts n = { 0 };
-	json_t *result = NULL;
+	struct side base = { .errors = stderr }, head = { .errors = stderr };
 	bool json = false;
 	int c, code = EXIT_USAGE;
 
@@ -629,30 +660,28 @@ int compare_main(int argc, char **argv)
 	}
 	base.path = argv[optind];
 	head.path = argv[optind + 1];
-	if (side_load(&base) < 0 || side_load(&head) < 0)
-		goto out;
-	result = compare(&base, &head, &n);
-	if (!result) {
-		fprintf(stderr, "pikaci-conform compare: out of memory\n");
-		code = EXIT_HARNESS;
-		goto out;
-	}
-	if (json) {
-		char *text = json_dumps(result, JSON_INDENT(2));
-
-		if (text)
-			printf("%s\n", text);
-		free(text);
-	} else {
-		compare_text(stdout, result, &n);
-	}
-	code = n.regressions ? EXIT_REGRESSION : EXIT_ALL_AS_EXPECTED;
-	if (fflush(stdout) != 0 || ferror(stdout)) {
+	if (side_load(&base) == 0 && side_load(&head) == 0)
+		code = compare_write(&base, &head, json, stdout);
+	if (code != EXIT_USAGE && (fflush(stdout) != 0 || ferror(stdout))) {
 		fprintf(stderr, "pikaci-conform compare: cannot write to stdout\n");
 		code = EXIT_REPORT_FAILED;
 	}
-out:
-	json_decref(result);
+	json_decref(base.doc);
+	json_decref(head.doc);
+	return code;
+}
+
+int compare_bytes(const char *base_name, const char *base_text, size_t base_length,
+                  const char *head_name, const char *head_text, size_t head_length, bool json,
+                  FILE *out, FILE *errors)
+{
+	struct side base = { .errors = errors, .path = base_name };
+	struct side head = { .errors = errors, .path = head_name };
+	int code = EXIT_USAGE;
+
+	if (side_parse(&base, base_text, base_length) == 0 &&
+	    side_parse(&head, head_text, head_length) == 0)
+		code = compare_write(&base, &head, json, out);
 	json_decref(base.doc);
 	json_decref(head.doc);
 	return code;

@@ -122,6 +122,14 @@ int matrix_run(const struct options *opt, const struct corpus *corpus,
 
 /* The compare subcommand, argv[0] being "compare": its exit code. */
 int compare_main(int argc, char **argv);
+/*
+ * Compares two reports given as bytes (named base_name, head_name in messages), writing to out
+ * (text, or JSON with json) and saying a malformed report on errors: 0, 1 on a regression, 2
+ * for a malformed report, 99 when memory runs out.
+ */
+int compare_bytes(const char *base_name, const char *base_text, size_t base_length,
+                  const char *head_name, const char *head_text, size_t head_length, bool json,
+                  FILE *out, FILE *errors);
 
 /* --- case.c: one case, in a worker process ------------------------------------------------ */
 
