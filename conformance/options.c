@@ -43,7 +43,6 @@ static const char usage_text[] =
 	"                      matching line wins): known failures and skips. A listed failure\n"
 	"                      that passes is an unexpected pass (xpass) and fails the run;\n"
 	"                      a regular file of at most 1 MiB\n"
-
 	"  --keep DIR          a repro bundle per failing case: request, expectation, the\n"
 	"                      guest's files and output, verdict.txt and replay.sh\n"
 	"  --incus-image ALIAS validate a guest image: each case in a fresh container from ALIAS,\n"
@@ -55,7 +54,7 @@ static const char usage_text[] =
 	"  --repeat N          run each case N times (1 to 100); a case whose verdict changes\n"
 	"                      is flaky\n"
 	"  --shard I/N         only shard I of N (1 <= I <= N <= 1000): a stable share of the\n"
-	"                      cases by a hash of their id; the N shards together are the corpus\n"
+	"                      cases by a hash of their id; the N shards together are the whole\n"
 	"  --update-expect FILE  write FILE, the --expect file that expects this run's failures\n"
 	"                      (fail, timeout: fail; flaky: skip), replaced whole\n"
 	"  --socket PATH       Incus's unix socket (default /var/lib/incus/unix.socket)\n"
