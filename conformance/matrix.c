@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "pikaci-contract.h"
 #include "runner.h"
@@ -180,6 +181,7 @@ struct matrix_column {
 	char *report;
 	size_t report_length;
 	struct guest_run run;
+	char *keep; /* --keep DIR/NAME: each guest's bundles apart */
 	int code;
 };
 
@@ -378,6 +380,18 @@ static int matrix_run_guest(const struct options *opt, const struct corpus *corp
 	struct options own = guest_options(opt, col->guest);
 	bool to_stdout = opt->format == FORMAT_TEXT && !opt->output;
 
+	if (opt->keep) {
+		struct buffer keep = { 0 };
+
+		/* bundle.c makes the last folder; a bundle that cannot be made is said there. */
+		if (mkdir(opt->keep, 0755) < 0 && errno != EEXIST)
+			fprintf(stderr, "pikaci-conform: cannot make %s (--keep): %s\n", opt->keep,
+			        strerror(errno));
+		if (buffer_printf(&keep, "%s/%s", opt->keep, col->guest->name) < 0)
+			return EXIT_HARNESS;
+		own.keep = col->keep = buffer_steal(&keep, NULL);
+	}
+
 	col->run.out = to_stdout ? stdout : open_memstream(&col->report, &col->report_length);
 	col->run.progress = opt->output != NULL;
 	if (!col->run.out)
@@ -422,6 +436,7 @@ int matrix_run(const struct options *opt, const struct corpus *corpus,
 		free(cols[g].report);
 		free(cols[g].run.status);
 		free(cols[g].run.ran);
+		free(cols[g].keep);
 	}
 	free(cols);
 	return code;
