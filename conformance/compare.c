@@ -624,6 +624,13 @@ static const char compare_usage[] =
 	"not be written.\n";
 /* clang-format on */
 
+/* A usage error was said: one line on where to look, as pikaci-conform's own. EXIT_USAGE. */
+static int compare_usage_hint(void)
+{
+	fputs("Try 'pikaci-conform compare --help' for more information.\n", stderr);
+	return EXIT_USAGE;
+}
+
 int compare_main(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -635,7 +642,16 @@ int compare_main(int argc, char **argv)
 	bool json = false;
 	int c, code = EXIT_USAGE;
 
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+	opterr = 0; /* said below, naming the word as typed */
+	while ((c = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
+		if (c == '?' || c == ':') {
+			const char *word = argv[optind - 1];
+
+			fprintf(stderr, "pikaci-conform compare: %s '%.*s'\n",
+			        c == ':' ? "a value is missing after" : "unknown option",
+			        (int)strcspn(word, "="), word);
+			return compare_usage_hint();
+		}
 		if (c == 'h') {
 			fputs(compare_usage, stdout);
 			return EXIT_ALL_AS_EXPECTED;
@@ -644,19 +660,16 @@ int compare_main(int argc, char **argv)
 			json = strcmp(optarg, "json") == 0;
 			continue;
 		}
-		if (c == 'f')
-			fprintf(stderr,
-			        "pikaci-conform compare: --format is text or json, not \"%s\"\n",
-			        optarg);
-		fputs("Try 'pikaci-conform compare --help'.\n", stderr);
-		return EXIT_USAGE;
+		fprintf(stderr, "pikaci-conform compare: --format is text or json, not \"%s\"\n",
+		        optarg);
+		return compare_usage_hint();
 	}
 	if (argc - optind != 2) {
 		fprintf(stderr,
 		        "pikaci-conform compare: takes two reports, BASE.json and HEAD.json (%d "
-		        "given)\nTry 'pikaci-conform compare --help'.\n",
+		        "given)\n",
 		        argc - optind);
-		return EXIT_USAGE;
+		return compare_usage_hint();
 	}
 	base.path = argv[optind];
 	head.path = argv[optind + 1];
