@@ -167,6 +167,9 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_stop_signal);
 	signal(SIGTERM, on_stop_signal);
+	/* A subcommand that runs nothing: it reads two reports. */
+	if (argc > 1 && strcmp(argv[1], "compare") == 0)
+		return compare_main(argc - 1, argv + 1);
 	if (options_parse(argc, argv, &opt) < 0) {
 		code = EXIT_USAGE;
 		goto out;
@@ -181,6 +184,8 @@ int main(int argc, char **argv)
 		code = lint(&opt, &corpus, &problems);
 	else if (opt.coverage || opt.list)
 		code = corpus_reports(&opt, &corpus);
+	else if (opt.matrix)
+		code = matrix_run(&opt, &corpus, probe);
 	else {
 		code = probe(&opt);
 		if (code == 0)
@@ -189,7 +194,7 @@ int main(int argc, char **argv)
 out:
 	/* --list, --lint, --coverage-report and progress are reports too: none lost silently. */
 	if ((fflush(stdout) != 0 || ferror(stdout)) &&
-	    (code == EXIT_ALL_AS_EXPECTED || code == EXIT_SOME_FAILED)) {
+	    (code == EXIT_ALL_AS_EXPECTED || code == EXIT_SOME_FAILED || code == EXIT_FLAKY)) {
 		fprintf(stderr, "pikaci-conform: cannot write to stdout\n");
 		code = EXIT_REPORT_FAILED;
 	}

@@ -21,7 +21,9 @@ static const char usage_text[] =
 	"       pikaci-conform [OPTION...] --incus-image ALIAS [--socket PATH | --url URL\n"
 	"                      --cert FILE --key FILE [--ca FILE] | --remote NAME]\n"
 	"                      [--instance-type T] [--target MEMBER...] [-- GUEST [ARG...]]\n"
+	"       pikaci-conform [OPTION...] --guest NAME=COMMAND... [--incus-image ALIAS...]\n"
 	"       pikaci-conform --lint | --list | --coverage-report [--fixtures DIR]\n"
+	"       pikaci-conform compare [--format text|json] BASE.json HEAD.json\n"
 	"\n"
 	"Replays the fixture corpus against GUEST, a guest command line to which the runner\n"
 	"appends the request path as a host does, each case in a fresh sandbox, and reports\n"
@@ -49,14 +51,27 @@ static const char usage_text[] =
 	"                      that passes is an unexpected pass (xpass) and fails the run;\n"
 	"                      a regular file of at most 1 MiB\n"
 	"  --keep DIR          a repro bundle per failing case: request, expectation, the\n"
-	"                      guest's files and output, verdict.txt and replay.sh\n"
+	"                      guest's files and output, verdict.txt and replay.sh\n";
+/* The rest of the text (ISO C's longest string literal is 4095 bytes). */
+static const char usage_more[] =
 	"  --incus-image ALIAS validate a guest image: each case in a fresh instance from ALIAS,\n"
-	"                      the guest run at its contract path (or GUEST, inside the image)\n"
+	"                      the guest run at its contract path (or GUEST, inside the image);\n"
+	"                      repeatable: each image a guest of the matrix, named ALIAS\n"
+	"  --guest NAME=COMMAND  a guest of a matrix run (COMMAND split on spaces and tabs);\n"
+	"                      repeatable: every guest runs the selected cases, then a case x\n"
+	"                      guest matrix (text, markdown, json or jsonl; not tap or junit);\n"
+	"                      --expect applies to each guest\n"
+	"  --repeat N          run each case N times (1 to 100); a case whose verdict changes\n"
+	"                      is flaky\n"
+	"  --shard I/N         only shard I of N (1 <= I <= N <= 1000): a stable share of the\n"
+	"                      cases by a hash of their id; the N shards together are the whole\n"
+	"  --update-expect FILE  write FILE, the --expect file that expects this run's failures\n"
+	"                      (fail, timeout: fail; flaky: skip), replaced whole\n"
 	"  --socket PATH       Incus's unix socket (default /var/lib/incus/unix.socket)\n"
 	"  --url URL           or a remote Incus over HTTPS, with --cert, --key and --ca\n"
 	"  --project NAME      the Incus project\n";
 
-/* The rest, a string of its own: C99 promises only 4095 bytes of a string literal. */
+/* And the Incus options and the end, a third string for the same reason. */
 static const char usage_incus_and_more[] =
 	PIKACI_INCUS_USAGE
 	"  --check-reason      also require result.json's details.reason to be the contract\n"
@@ -72,13 +87,15 @@ static const char usage_incus_and_more[] =
 	"bound read-write into every sandbox, e.g. a coverage build).\n"
 	"\n"
 	"Exit status: 0 every case as expected; 1 some case failed (fail, timeout or xpass);\n"
-	"2 usage error; 4 the report could not be written (e.g. a full disk); 77 cannot\n"
-	"sandbox here (needs root and overlayfs); 99 harness failure.\n";
+	"2 usage error; 3 nothing failed but some case is flaky (--repeat); 4 the report\n"
+	"could not be written (e.g. a full disk); 77 cannot sandbox here (needs root and\n"
+	"overlayfs); 99 harness failure.\n";
 /* clang-format on */
 
 static void usage(FILE *out)
 {
 	fprintf(out, usage_text, corpus_default_path());
+	fputs(usage_more, out);
 	fputs(usage_incus_and_more, out);
 }
 
@@ -123,6 +140,10 @@ enum {
 	OPT_COVERAGE,
 	OPT_VERSION,
 	OPT_INCUS_IMAGE,
+	OPT_REPEAT,
+	OPT_SHARD,
+	OPT_UPDATE_EXPECT,
+	OPT_GUEST,
 	OPT_INCUS_BASE, /* the Incus options: OPT_INCUS_BASE + 0 ... (transport.h), last */
 };
 
@@ -144,6 +165,10 @@ static const struct option long_options[] = {
 	{ "list", no_argument, NULL, OPT_LIST },
 	{ "lint", no_argument, NULL, OPT_LINT },
 	{ "coverage-report", no_argument, NULL, OPT_COVERAGE },
+	{ "repeat", required_argument, NULL, OPT_REPEAT },
+	{ "shard", required_argument, NULL, OPT_SHARD },
+	{ "update-expect", required_argument, NULL, OPT_UPDATE_EXPECT },
+	{ "guest", required_argument, NULL, OPT_GUEST },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ 0 },
@@ -159,7 +184,7 @@ static const struct {
 	{ OPT_OUTPUT, offsetof(struct options, output), false },
 	{ OPT_EXPECT, offsetof(struct options, expect), false },
 	{ OPT_KEEP, offsetof(struct options, keep), false },
-	{ OPT_INCUS_IMAGE, offsetof(struct options, incus.image), false },
+	{ OPT_UPDATE_EXPECT, offsetof(struct options, update_expect), false },
 	{ OPT_CHECK_REASON, offsetof(struct options, check_reason), true },
 	{ OPT_LIST, offsetof(struct options, list), true },
 	{ OPT_LINT, offsetof(struct options, lint), true },
@@ -300,6 +325,14 @@ static int option_set(struct options *opt, int c, char *arg, bool *profile_given
 		return format_set(opt, arg);
 	case OPT_REPORT:
 		return report_add(opt, arg);
+	case OPT_REPEAT:
+		return repeat_parse(opt, arg);
+	case OPT_SHARD:
+		return shard_parse(opt, arg);
+	case OPT_GUEST:
+		return matrix_guest_add(opt, arg);
+	case OPT_INCUS_IMAGE:
+		return matrix_image_add(opt, arg);
 	case 'h':
 		usage(stdout);
 		exit(EXIT_ALL_AS_EXPECTED);
@@ -373,13 +406,13 @@ static int executable_find(const char *program)
  * The guest's first word (the wrapper's, when PIKACI_GUEST_WRAPPER has one) is an executable:
  * said once here rather than by every case. 0, or -ENOENT/-EACCES (said).
  */
-static int guest_check(const struct options *opt)
+static int guest_check(char *const *argv, const char *image)
 {
 	const char *wrapper = getenv("PIKACI_GUEST_WRAPPER");
-	const char *program = opt->guest_argv[0];
+	const char *program = argv[0];
 	int r;
 
-	if (opt->incus.image)
+	if (image)
 		return 0; /* the guest is inside the image */
 	r = executable_find(program);
 	if (r < 0)
@@ -410,6 +443,7 @@ static int options_defaults(int argc, struct options *opt)
 	opt->jobs = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
 	opt->case_timeout = 30;
 	opt->time_scale = 1;
+	opt->repeat = 1;
 	if (scale &&
 	    seconds_parse("PIKACI_TIME_SCALE", scale, TIME_SCALE_MAX, &opt->time_scale) < 0)
 		return -EINVAL;
@@ -490,10 +524,19 @@ int options_parse(int argc, char **argv, struct options *opt)
 		return 0;
 	r = incus_options_check(opt);
 	if (r == 0)
+		r = matrix_options_check(opt, argv + optind, (size_t)(argc - optind));
+	if (r == 0 && !opt->matrix)
 		r = guest_set(opt, argv + optind, (size_t)(argc - optind));
 	if (r < 0)
 		return usage_hint(r);
-	return guest_check(opt);
+	if (!opt->matrix)
+		return guest_check(opt->guest_argv, opt->incus.image);
+	for (size_t i = 0; i < opt->n_guests; i++) {
+		r = guest_check(opt->guests[i].argv, opt->guests[i].image);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 void options_clear(struct options *opt)
@@ -502,11 +545,12 @@ void options_clear(struct options *opt)
 	free(opt->reports);
 	pikaci_guest_argv_free(opt->guest_argv);
 	free(opt->guest_text);
+	matrix_guests_clear(opt);
 }
 
 bool options_select(const struct options *opt, const struct fixture *f)
 {
-	if (!opt->profiles[f->profile])
+	if (!opt->profiles[f->profile] || !shard_selects(opt, f->id))
 		return false;
 	if (opt->n_filters == 0)
 		return true;

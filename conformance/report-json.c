@@ -140,15 +140,19 @@ json_t *report_case_json(const struct case_result *c)
 		json_object_set(o, "not_applicable", json_object_get(c->detail, "not_applicable"));
 	if (c->expectation)
 		json_object_set_new(o, "expectation", json_text_new(c->expectation));
+	/* --repeat: each run's verdict, in order (workflows.c). */
+	if (json_is_array(json_object_get(c->detail, "runs")))
+		json_object_set(o, "runs", json_object_get(c->detail, "runs"));
 	return o;
 }
 
 json_t *report_totals_json(const struct totals *t)
 {
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "pass", (json_int_t)t->pass, "fail",
-	                 (json_int_t)t->fail, "timeout", (json_int_t)t->timeout, "skip",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "pass", (json_int_t)t->pass,
+	                 "fail", (json_int_t)t->fail, "timeout", (json_int_t)t->timeout, "skip",
 	                 (json_int_t)t->skip, "xfail", (json_int_t)t->xfail, "xpass",
-	                 (json_int_t)t->xpass, "error", (json_int_t)t->error);
+	                 (json_int_t)t->xpass, "error", (json_int_t)t->error, "flaky",
+	                 (json_int_t)t->flaky);
 }
 
 json_t *report_guest_json(const struct report_run *run, const struct case_result *results, size_t n,
@@ -201,6 +205,59 @@ json_t *report_document_json(const struct report_run *run, const struct case_res
 	json_object_set(doc, "host", run->host);
 	json_object_set(doc, "corpus", run->corpus);
 	json_object_set_new(doc, "coverage", coverage_json(corpus));
+	return doc;
+}
+
+/* The matrix: {case id: {guest name: status}} for every case some guest ran. */
+static json_t *matrix_json(const struct corpus *corpus, const struct report_column *cols, size_t n)
+{
+	json_t *matrix = json_object();
+
+	for (size_t i = 0; matrix && i < corpus->n_cases; i++) {
+		json_t *row = json_object();
+
+		for (size_t g = 0; row && g < n; g++) {
+			const struct case_result *c =
+			        report_column_result(&cols[g], &corpus->cases[i]);
+
+			if (c)
+				json_object_set_new(row, cols[g].name,
+				                    json_string(case_status_name(c->status)));
+		}
+		if (row && json_object_size(row))
+			json_object_set_new(matrix, corpus->cases[i].id, row);
+		else
+			json_decref(row);
+	}
+	return matrix;
+}
+
+json_t *report_matrix_document_json(const struct corpus *corpus, const struct report_column *cols,
+                                    size_t n, bool with_cases)
+{
+	json_t *doc =
+	        report_document_json(cols[0].run, cols[0].results, cols[0].n, corpus, with_cases);
+	json_t *guests = json_array();
+
+	for (size_t g = 0; doc && guests && g < n; g++) {
+		json_t *entry =
+		        report_guest_json(cols[g].run, cols[g].results, cols[g].n, with_cases);
+
+		if (!entry || json_object_set_new(entry, "name", json_string(cols[g].name)) < 0 ||
+		    json_array_append_new(guests, entry) < 0) {
+			json_decref(guests);
+			guests = NULL;
+		}
+	}
+	if (!doc || !guests) {
+		json_decref(doc);
+		json_decref(guests);
+		return NULL;
+	}
+	/* The run ends with its last guest. */
+	json_object_set_new(doc, "finished", timestamp_json(cols[n - 1].run->finished));
+	json_object_set_new(doc, "guests", guests);
+	json_object_set_new(doc, "matrix", matrix_json(corpus, cols, n));
 	return doc;
 }
 

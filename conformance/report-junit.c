@@ -157,7 +157,9 @@ static void junit_case(FILE *out, const struct case_result *c)
 		fputs("</failure>", out);
 		break;
 	default:
-		element = c->status == STATUS_FAIL ? "failure" : "error";
+		/* A flaky case is a failure to look at, not the harness's error. */
+		element =
+		        c->status == STATUS_FAIL || c->status == STATUS_FLAKY ? "failure" : "error";
 		fprintf(out, "<%s message=\"", element);
 		xml_escaped(out, report_detail_string(c, "message"), REPORT_TEXT_MAX, true);
 		fprintf(out, "\" type=\"%s\">", case_status_name(c->status));
@@ -185,8 +187,8 @@ void report_junit_write(FILE *out, const struct case_result *results, size_t n)
 		fprintf(out,
 		        "  <testsuite name=\"%s\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" "
 		        "skipped=\"%zu\">\n",
-		        profile_name((enum fixture_profile)p), totals_count(t), t->fail + t->xpass,
-		        t->timeout + t->error, t->skip + t->xfail);
+		        profile_name((enum fixture_profile)p), totals_count(t),
+		        t->fail + t->xpass + t->flaky, t->timeout + t->error, t->skip + t->xfail);
 		for (size_t i = 0; i < n; i++)
 			if (results[i].fixture->profile == (enum fixture_profile)p)
 				junit_case(out, &results[i]);

@@ -34,6 +34,14 @@ int corpus_revision(const char *fixtures, char revision[SHA256_TEXT_SIZE]);
 void report_text_header(FILE *out, const struct report *r);
 void report_text_line(FILE *out, const struct case_result *c);
 void report_tap_line(FILE *out, size_t number, const struct case_result *c);
+/* A matrix run's case x guest table and each guest's totals, as text and as Markdown. */
+void report_matrix_text_write(FILE *out, const struct corpus *corpus,
+                              const struct report_column *cols, size_t n);
+void report_matrix_markdown_write(FILE *out, const struct corpus *corpus,
+                                  const struct report_column *cols, size_t n);
+/* Column col's result for case f, or NULL when that guest did not run it. */
+const struct case_result *report_column_result(const struct report_column *col,
+                                               const struct fixture *f);
 
 /* report-junit.c */
 void report_junit_write(FILE *out, const struct case_result *results, size_t n);

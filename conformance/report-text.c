@@ -103,6 +103,10 @@ void report_tap_line(FILE *out, size_t number, const struct case_result *c)
 		tap_escaped(out, c->expectation ? c->expectation : "expected to fail");
 		fputc('\n', out);
 		break;
+	case STATUS_FLAKY:
+		/* Not ok, and no directive: a flaky case needs looking at. */
+		fputs(": flaky (its verdict changed across --repeat runs)\n", out);
+		break;
 	case STATUS_XPASS:
 		/* The expectation is the user's text: a comment, like a guest's. */
 		fputs(": unexpectedly passed\n# listed as failing: ", out);
@@ -181,10 +185,27 @@ static void markdown_escaped(FILE *out, const char *s, size_t max)
 		fputs(" …", out);
 }
 
+/* The totals' header cells, after the first column's. */
+static const char markdown_totals_header[] =
+        " pass | fail | timeout | xpass | error | flaky | xfail | skip | total |\n";
+static const char markdown_totals_rule[] = "---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+
+static void markdown_totals_cells(FILE *out, const struct totals *t)
+{
+	fprintf(out, " %zu | %zu | %zu | %zu | %zu | %zu | %zu | %zu | %zu |\n", t->pass, t->fail,
+	        t->timeout, t->xpass, t->error, t->flaky, t->xfail, t->skip, totals_count(t));
+}
+
 static void markdown_totals_row(FILE *out, const char *name, const struct totals *t)
 {
-	fprintf(out, "| %s | %zu | %zu | %zu | %zu | %zu | %zu | %zu | %zu |\n", name, t->pass,
-	        t->fail, t->timeout, t->xpass, t->error, t->xfail, t->skip, totals_count(t));
+	fprintf(out, "| %s |", name);
+	markdown_totals_cells(out, t);
+}
+
+/* A case the failing-case table lists: a failure, or a verdict that changed (flaky). */
+static bool markdown_listed(enum case_status status)
+{
+	return case_status_is_failure(status) || status == STATUS_FLAKY;
 }
 
 void report_markdown_write(FILE *out, const struct report_run *run,
@@ -200,15 +221,13 @@ void report_markdown_write(FILE *out, const struct report_run *run,
 	markdown_escaped(out, run ? run->guest : "", REPORT_TEXT_MAX);
 	fprintf(out, "\n\n**%s** (%zu case(s), %s transport)\n\n", line, n,
 	        run && run->transport ? run->transport : "local");
-	fputs("| profile | pass | fail | timeout | xpass | error | xfail | skip | total |\n"
-	      "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-	      out);
+	fprintf(out, "| profile |%s|---|%s", markdown_totals_header, markdown_totals_rule);
 	for (int p = 0; p < _PROFILE_MAX; p++)
 		if (totals_count(&per[p]))
 			markdown_totals_row(out, profile_name((enum fixture_profile)p), &per[p]);
 	markdown_totals_row(out, "**all**", &all);
 	for (size_t i = 0; i < n; i++)
-		failing += case_status_is_failure(results[i].status);
+		failing += markdown_listed(results[i].status);
 	if (failing == 0) {
 		fputs("\nNo failing case.\n", out);
 		return;
@@ -221,7 +240,7 @@ void report_markdown_write(FILE *out, const struct report_run *run,
 		const struct case_result *c = &results[i];
 		char clauses[128];
 
-		if (!case_status_is_failure(c->status))
+		if (!markdown_listed(c->status))
 			continue;
 		shown++;
 		report_clauses_joined(c->fixture, " ", clauses, sizeof(clauses));
@@ -239,4 +258,145 @@ void report_markdown_write(FILE *out, const struct report_run *run,
 	if (failing > shown)
 		fprintf(out, "\n%zu more failing case(s) not shown here: see the full report.\n",
 		        failing - shown);
+}
+
+/* --- A matrix of guests ------------------------------------------------------------------- */
+
+/* Whether any guest ran case f. */
+static bool matrix_ran(const struct report_column *cols, size_t n, const struct fixture *f)
+{
+	for (size_t g = 0; g < n; g++)
+		if (report_column_result(&cols[g], f))
+			return true;
+	return false;
+}
+
+static void column_totals(const struct report_column *col, struct totals *t)
+{
+	for (size_t i = 0; i < col->n; i++)
+		totals_add(t, col->results[i].status);
+}
+
+/* A text matrix cell, as wide as its column's name (at least a status), no trailing blank. */
+static void matrix_cell(FILE *out, const char *name, const char *text, bool last)
+{
+	int width = strlen(name) > 7 ? (int)strlen(name) : 7;
+
+	if (last)
+		fprintf(out, "  %s\n", text);
+	else
+		fprintf(out, "  %-*s", width, text);
+}
+
+void report_matrix_text_write(FILE *out, const struct corpus *corpus,
+                              const struct report_column *cols, size_t n)
+{
+	size_t id_width = 4, rows = 0;
+
+	for (size_t i = 0; i < corpus->n_cases; i++) {
+		if (!matrix_ran(cols, n, &corpus->cases[i]))
+			continue;
+		if (strlen(corpus->cases[i].id) > id_width)
+			id_width = strlen(corpus->cases[i].id);
+		rows++;
+	}
+	fprintf(out, "\nmatrix: %zu case(s) x %zu guest(s)\n%-*s", rows, n, (int)id_width, "case");
+	for (size_t g = 0; g < n; g++)
+		matrix_cell(out, cols[g].name, cols[g].name, g + 1 == n);
+	for (size_t i = 0; i < corpus->n_cases; i++) {
+		const struct fixture *f = &corpus->cases[i];
+
+		if (!matrix_ran(cols, n, f))
+			continue;
+		fprintf(out, "%-*s", (int)id_width, f->id);
+		for (size_t g = 0; g < n; g++) {
+			const struct case_result *c = report_column_result(&cols[g], f);
+
+			matrix_cell(out, cols[g].name, c ? case_status_name(c->status) : "-",
+			            g + 1 == n);
+		}
+	}
+	for (size_t g = 0; g < n; g++) {
+		struct totals t = { 0 };
+		char line[160];
+
+		column_totals(&cols[g], &t);
+		totals_line(&t, line, sizeof(line));
+		fprintf(out, "guest %s: %s\n", cols[g].name, line);
+	}
+}
+
+/* A row of the Markdown matrix: the guests differ on case f, or one of them did not pass it. */
+static bool matrix_row_worth_showing(const struct report_column *cols, size_t n,
+                                     const struct fixture *f)
+{
+	const struct case_result *first = report_column_result(&cols[0], f);
+
+	for (size_t g = 0; g < n; g++) {
+		const struct case_result *c = report_column_result(&cols[g], f);
+
+		if (!c != !first ||
+		    (c && (c->status != first->status || markdown_listed(c->status))))
+			return true;
+	}
+	return false;
+}
+
+void report_matrix_markdown_write(FILE *out, const struct corpus *corpus,
+                                  const struct report_column *cols, size_t n)
+{
+	size_t rows = 0, worth = 0, shown = 0;
+
+	for (size_t i = 0; i < corpus->n_cases; i++)
+		if (matrix_ran(cols, n, &corpus->cases[i])) {
+			rows++;
+			worth += matrix_row_worth_showing(cols, n, &corpus->cases[i]);
+		}
+	fprintf(out,
+	        "## pikaci-conform: %zu case(s) x %zu guest(s)\n\n| guest | command |%s|---|---|%s",
+	        rows, n, markdown_totals_header, markdown_totals_rule);
+	for (size_t g = 0; g < n; g++) {
+		struct totals t = { 0 };
+
+		column_totals(&cols[g], &t);
+		fputs("| ", out);
+		markdown_escaped(out, cols[g].name, REPORT_TEXT_MAX);
+		fputs(" | ", out);
+		markdown_escaped(out, cols[g].run ? cols[g].run->guest : "", MARKDOWN_CELL_MAX);
+		fputs(" |", out);
+		markdown_totals_cells(out, &t);
+	}
+	if (worth == 0) {
+		fputs("\nEvery guest gave every case the same verdict, and none failed.\n", out);
+		return;
+	}
+	fprintf(out, "\n### Cases where the guests differ or fail (%zu)\n\n| case |", worth);
+	for (size_t g = 0; g < n; g++) {
+		fputc(' ', out);
+		markdown_escaped(out, cols[g].name, REPORT_TEXT_MAX);
+		fputs(" |", out);
+	}
+	fputs("\n|---|", out);
+	for (size_t g = 0; g < n; g++)
+		fputs("---|", out);
+	fputc('\n', out);
+	for (size_t i = 0; i < corpus->n_cases && shown < MARKDOWN_FAILURES_MAX; i++) {
+		const struct fixture *f = &corpus->cases[i];
+
+		if (!matrix_ran(cols, n, f) || !matrix_row_worth_showing(cols, n, f))
+			continue;
+		shown++;
+		fputs("| ", out);
+		markdown_escaped(out, f->id, REPORT_TEXT_MAX);
+		fputs(" |", out);
+		for (size_t g = 0; g < n; g++) {
+			const struct case_result *c = report_column_result(&cols[g], f);
+
+			fprintf(out, " %s |", c ? case_status_name(c->status) : "-");
+		}
+		fputc('\n', out);
+	}
+	if (worth > shown)
+		fprintf(out, "\n%zu more case(s) not shown here: see the full report.\n",
+		        worth - shown);
 }

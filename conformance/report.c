@@ -40,7 +40,7 @@ const char *case_status_name(enum case_status status)
 	static const char *const names[] = {
 		[STATUS_PASS] = "pass",   [STATUS_FAIL] = "fail",   [STATUS_TIMEOUT] = "timeout",
 		[STATUS_SKIP] = "skip",   [STATUS_XFAIL] = "xfail", [STATUS_XPASS] = "xpass",
-		[STATUS_ERROR] = "error",
+		[STATUS_ERROR] = "error", [STATUS_FLAKY] = "flaky",
 	};
 
 	return names[status];
@@ -58,7 +58,7 @@ void totals_add(struct totals *t, enum case_status status)
 		[STATUS_PASS] = &t->pass,       [STATUS_FAIL] = &t->fail,
 		[STATUS_TIMEOUT] = &t->timeout, [STATUS_SKIP] = &t->skip,
 		[STATUS_XFAIL] = &t->xfail,     [STATUS_XPASS] = &t->xpass,
-		[STATUS_ERROR] = &t->error,
+		[STATUS_ERROR] = &t->error,     [STATUS_FLAKY] = &t->flaky,
 	};
 
 	(*counts[status])++;
@@ -66,13 +66,16 @@ void totals_add(struct totals *t, enum case_status status)
 
 size_t totals_count(const struct totals *t)
 {
-	return t->pass + t->fail + t->timeout + t->skip + t->xfail + t->xpass + t->error;
+	return t->pass + t->fail + t->timeout + t->skip + t->xfail + t->xpass + t->error + t->flaky;
 }
 
 void totals_line(const struct totals *t, char *out, size_t size)
 {
-	snprintf(out, size, "%zu passed, %zu failed, %zu skipped", t->pass,
-	         t->fail + t->timeout + t->xpass + t->error, t->skip + t->xfail);
+	int n = snprintf(out, size, "%zu passed, %zu failed, %zu skipped", t->pass,
+	                 t->fail + t->timeout + t->xpass + t->error, t->skip + t->xfail);
+
+	if (t->flaky && n >= 0 && (size_t)n < size)
+		snprintf(out + n, size - (size_t)n, ", %zu flaky", t->flaky);
 }
 
 /* --- What the writers share --------------------------------------------------------------- */
@@ -82,6 +85,15 @@ const char *report_detail_string(const struct case_result *c, const char *key)
 	const char *s = json_string_value(json_object_get(c->detail, key));
 
 	return s ? s : "";
+}
+
+const struct case_result *report_column_result(const struct report_column *col,
+                                               const struct fixture *f)
+{
+	for (size_t i = 0; i < col->n; i++)
+		if (col->results[i].fixture == f)
+			return &col->results[i];
+	return NULL;
 }
 
 void report_clauses_joined(const struct fixture *f, const char *separator, char *out, size_t size)
@@ -306,9 +318,21 @@ void report_end(struct report *r, const struct case_result *results, size_t n,
                 const struct corpus *corpus)
 {
 	progress_clear(r);
+	r->run->finished = time(NULL);
+	if (r->matrix) {
+		/* One guest of several: its text summary now, the rest at the matrix's end. */
+		for (size_t i = 0; i < r->n_sinks; i++)
+			if (r->sinks[i].target.format == FORMAT_TEXT) {
+				report_text_summary(r->sinks[i].out, "", results, n);
+				fflush(r->sinks[i].out);
+			}
+		if (r->progress)
+			report_text_summary(stdout, "", results, n);
+		fflush(stdout);
+		return;
+	}
 	r->tty = false;
 	r->ended = true;
-	r->run->finished = time(NULL);
 	for (size_t i = 0; i < r->n_sinks; i++) {
 		struct report_sink *s = &r->sinks[i];
 		json_t *doc = NULL;
@@ -344,6 +368,45 @@ void report_end(struct report *r, const struct case_result *results, size_t n,
 	}
 	if (r->progress)
 		report_text_summary(stdout, "", results, n);
+	fflush(stdout);
+}
+
+void report_matrix_end(struct report *r, const struct corpus *corpus,
+                       const struct report_column *cols, size_t n)
+{
+	progress_clear(r);
+	r->tty = false;
+	r->ended = true;
+	for (size_t i = 0; i < r->n_sinks; i++) {
+		struct report_sink *s = &r->sinks[i];
+		bool jsonl = s->target.format == FORMAT_JSONL;
+		json_t *doc = NULL;
+
+		switch (s->target.format) {
+		case FORMAT_TEXT:
+			report_matrix_text_write(s->out, corpus, cols, n);
+			break;
+		case FORMAT_MARKDOWN:
+			report_matrix_markdown_write(s->out, corpus, cols, n);
+			break;
+		case FORMAT_JSON:
+		case FORMAT_JSONL:
+			doc = report_matrix_document_json(corpus, cols, n, !jsonl);
+			if (doc && jsonl)
+				json_object_set_new(doc, "type", json_string("summary"));
+			if (!doc || report_json_dump(s->out, doc, jsonl) < 0)
+				r->failed = true;
+			json_decref(doc);
+			break;
+		case FORMAT_TAP:
+		case FORMAT_JUNIT: /* refused with a matrix (matrix_options_check()) */
+		case _FORMAT_MAX:
+			break;
+		}
+		fflush(s->out);
+	}
+	if (r->progress)
+		report_matrix_text_write(stdout, corpus, cols, n);
 	fflush(stdout);
 }
 

@@ -31,6 +31,7 @@ enum case_status {
 	STATUS_XFAIL,
 	STATUS_XPASS,
 	STATUS_ERROR, /* the harness could not run the case */
+	STATUS_FLAKY, /* its verdict changed across --repeat runs */
 };
 
 enum report_format {
@@ -63,14 +64,17 @@ struct case_result {
 };
 
 struct totals {
-	size_t pass, fail, timeout, skip, xfail, xpass, error;
+	size_t pass, fail, timeout, skip, xfail, xpass, error, flaky;
 };
 
 const char *case_status_name(enum case_status status);
 bool case_status_is_failure(enum case_status status);
 void totals_add(struct totals *t, enum case_status status);
 size_t totals_count(const struct totals *t);
-/* "N passed, N failed, N skipped": xfail counts as skipped, timeout/xpass/error as failed. */
+/*
+ * "N passed, N failed, N skipped[, N flaky]": xfail counts as skipped, timeout/xpass/error as
+ * failed; flaky is said only when some case is.
+ */
 void totals_line(const struct totals *t, char *out, size_t size);
 
 /* Who ran what, where and when: the JSON report's header (see report_run_init()). */
@@ -112,7 +116,9 @@ struct report {
 	const struct fixture *last_finished; /* the case the progress line names */
 	struct report_run *run;              /* finished is set by report_end() */
 	bool failed;                         /* a report could not be built */
-	bool ended; /* report_end() ran, or the caller wrote the reports whole itself */
+	bool ended;  /* report_end() ran, or the caller wrote the reports whole itself */
+	bool matrix; /* one of several guests: report_end() writes only its text lines' summary,
+	                report_matrix_end() the rest */
 };
 
 /*
@@ -134,6 +140,21 @@ void report_case(struct report *r, const struct case_result *c);
 /* At the end: per-profile summaries, the coverage, the final line. */
 void report_end(struct report *r, const struct case_result *results, size_t n,
                 const struct corpus *corpus);
+
+/* One guest of a run over several (a matrix), for the reports that cover them all. */
+struct report_column {
+	const char *name;                  /* the guest's name: a column, a key */
+	const struct report_run *run;      /* its identity; run->finished set */
+	const struct case_result *results; /* the cases it ran, in corpus order */
+	size_t n;
+};
+
+/*
+ * At the end of a matrix run (r->matrix): the case x guest matrix and each guest's summary in
+ * text and Markdown, the JSON report with `guests` and `matrix`, the JSON Lines summary line.
+ */
+void report_matrix_end(struct report *r, const struct corpus *corpus,
+                       const struct report_column *cols, size_t n);
 
 /*
  * Flushes each report, closes its file and puts it in place whole (rename): -EIO when any of
@@ -161,6 +182,13 @@ json_t *report_document_json(const struct report_run *run, const struct case_res
 /* The Markdown report of one guest's run: a table per profile, then the failing cases. */
 void report_markdown_write(FILE *out, const struct report_run *run,
                            const struct case_result *results, size_t n);
+/*
+ * A matrix run's JSON report: the first guest's report with `guests` (each guest's object and
+ * its name) and `matrix` ({case id: {guest name: status}}). New reference, NULL when memory
+ * runs out.
+ */
+json_t *report_matrix_document_json(const struct corpus *corpus, const struct report_column *cols,
+                                    size_t n, bool with_cases);
 /* The per-profile and total lines of the text report ("# " before each with prefix). */
 void report_text_summary(FILE *out, const char *prefix, const struct case_result *results,
                          size_t n);

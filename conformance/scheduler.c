@@ -57,7 +57,9 @@ struct scheduler {
 	struct slot *slots;          /* n_slots */
 	struct pollfd *fds;          /* one per slot */
 	size_t n_slots;
-	struct report report;
+	struct report own_report;
+	struct report *report; /* own_report, or the matrix's */
+	struct guest_run *run; /* one guest of a matrix, or NULL */
 };
 
 /* --- Workers ------------------------------------------------------------------------------- */
@@ -78,7 +80,7 @@ static _Noreturn void worker_main(const struct options *opt, const struct fixtur
 
 	/* If the runner dies, so does the worker, cleaning up its sandbox (on_stop_signal). */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	detail = case_run(opt, f);
+	detail = opt->repeat > 1 ? case_run_repeated(opt, f) : case_run(opt, f);
 	text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
 	json_decref(detail);
 	if (!text) {
@@ -169,7 +171,9 @@ static void worker_finish(struct slot *s, struct case_result *result)
 	buffer_clear(&s->message);
 	text = json_string_value(json_object_get(detail, "status"));
 	result->detail = detail;
-	if (text && strcmp(text, "pass") == 0)
+	if (text && strcmp(text, "flaky") == 0)
+		result->status = STATUS_FLAKY; /* whatever was expected: it needs looking at */
+	else if (text && strcmp(text, "pass") == 0)
 		result->status = result->expectation ? STATUS_XPASS : STATUS_PASS;
 	else if (text && strcmp(text, "fail") == 0)
 		result->status = result->expectation ? STATUS_XFAIL : STATUS_FAIL;
@@ -213,10 +217,13 @@ static int scheduler_init(struct scheduler *s)
 /* The reports asked for (or text on stdout): 0 or EXIT_USAGE (said). */
 static int scheduler_open_report(struct scheduler *s)
 {
-	if (report_open(&s->report, s->opt->reports, s->opt->n_reports) < 0)
+	/* A matrix's guests share the reports the matrix opened; each counts its own cases. */
+	if (!s->run && report_open(s->report, s->opt->reports, s->opt->n_reports) < 0)
 		return EXIT_USAGE;
-	s->report.n_planned = s->chosen;
-	report_begin(&s->report);
+	s->report->n_planned = s->chosen;
+	s->report->n_done = s->report->n_finished = 0;
+	s->report->last_finished = NULL;
+	report_begin(s->report);
 	return 0;
 }
 
@@ -259,7 +266,7 @@ static int scheduler_start_ready(struct scheduler *s)
 			s->results[i].detail =
 			        json_pack("{s:s, s:f}", "message", "skipped", "seconds", 0.0);
 			p->done = true;
-			report_case_finished(&s->report, &s->results[i]);
+			report_case_finished(s->report, &s->results[i]);
 			continue;
 		}
 		if (scheduler_start(s, i) != 0)
@@ -279,7 +286,7 @@ static void scheduler_print_ready(struct scheduler *s)
 		if (!p->done)
 			break;
 		if (!p->shown) {
-			report_case(&s->report, &s->results[i]);
+			report_case(s->report, &s->results[i]);
 			p->shown = true;
 			s->printed++;
 		}
@@ -302,7 +309,7 @@ static int scheduler_collect(struct scheduler *s)
 		if (worker_read(slot) == WORKER_DONE) {
 			worker_finish(slot, &s->results[slot->index]);
 			s->plans[slot->index].done = true;
-			report_case_finished(&s->report, &s->results[slot->index]);
+			report_case_finished(s->report, &s->results[slot->index]);
 			slot->pid = 0;
 			s->jobs_used -= slot->takes_job;
 			s->active--;
@@ -322,8 +329,10 @@ static int scheduler_code(const struct scheduler *s)
 		if (s->results[i].status == STATUS_ERROR)
 			code = EXIT_HARNESS;
 		else if (case_status_is_failure(s->results[i].status) &&
-		         code == EXIT_ALL_AS_EXPECTED)
+		         (code == EXIT_ALL_AS_EXPECTED || code == EXIT_FLAKY))
 			code = EXIT_SOME_FAILED;
+		else if (s->results[i].status == STATUS_FLAKY && code == EXIT_ALL_AS_EXPECTED)
+			code = EXIT_FLAKY;
 	}
 	return code;
 }
@@ -337,7 +346,7 @@ static void scheduler_report_end(struct scheduler *s)
 	for (size_t i = 0; ran && i < s->n; i++)
 		if (s->plans[i].selected)
 			ran[k++] = s->results[i];
-	report_end(&s->report, ran ? ran : s->results, ran ? k : 0, s->corpus);
+	report_end(s->report, ran ? ran : s->results, ran ? k : 0, s->corpus);
 	free(ran);
 }
 
@@ -354,18 +363,61 @@ static void scheduler_clear(struct scheduler *s)
 	free(s->fds);
 }
 
+/* A matrix keeps the results of the cases that ran (theirs now, not the scheduler's). */
+static int scheduler_keep(struct scheduler *s)
+{
+	s->run->results = calloc(s->chosen + 1, sizeof(*s->run->results));
+	if (!s->run->results)
+		return EXIT_HARNESS;
+	for (size_t i = 0; i < s->n; i++) {
+		if (!s->plans[i].selected)
+			continue;
+		s->run->results[s->run->n_results++] = s->results[i];
+		s->results[i].detail = NULL;
+		s->results[i].expectation = NULL;
+	}
+	return 0;
+}
+
+/* --update-expect once the run is whole; the run's own exit code stands unless it fails. */
+static int scheduler_update_expect(const struct scheduler *s, int code)
+{
+	bool *selected;
+	int r;
+
+	if (!s->opt->update_expect ||
+	    (code != EXIT_ALL_AS_EXPECTED && code != EXIT_SOME_FAILED && code != EXIT_FLAKY))
+		return code;
+	selected = calloc(s->n + 1, sizeof(*selected));
+	if (!selected)
+		return EXIT_HARNESS;
+	for (size_t i = 0; i < s->n; i++)
+		selected[i] = s->plans[i].selected;
+	r = expect_update_write(s->opt->update_expect, s->results, selected, s->n);
+	free(selected);
+	return r ? r : code;
+}
+
 int schedule_all(const struct options *opt, const struct corpus *corpus)
 {
-	struct report_run run = { 0 };
+	return schedule_guest(opt, corpus, NULL);
+}
+
+int schedule_guest(const struct options *opt, const struct corpus *corpus, struct guest_run *run)
+{
+	struct report_run own_run = { 0 };
+	struct report_run *identity = run ? &run->identity : &own_run;
 	struct scheduler s = {
 		.opt = opt,
 		.corpus = corpus,
-		.report = { .run = &run },
+		.run = run,
 	};
 	int code;
 
-	report_run_init(&run, opt->guest_text, opt->guest_command, opt->incus.image, opt->fixtures,
-	                corpus);
+	s.report = run ? run->report : &s.own_report;
+	report_run_init(identity, opt->guest_text, opt->guest_command, opt->incus.image,
+	                opt->fixtures, corpus);
+	s.report->run = identity;
 	code = scheduler_init(&s);
 
 	if (code == 0)
@@ -380,11 +432,15 @@ int schedule_all(const struct options *opt, const struct corpus *corpus)
 	if (code == 0) {
 		code = scheduler_code(&s);
 		scheduler_report_end(&s);
+		code = scheduler_update_expect(&s, code);
+		if (run && scheduler_keep(&s) != 0)
+			code = EXIT_HARNESS;
 	}
 	/* A lost report must not pass for a run that passed (or failed). */
-	if (report_finish(&s.report) < 0 && code != EXIT_USAGE && code != EXIT_HARNESS)
+	if (!run && report_finish(s.report) < 0 && code != EXIT_USAGE && code != EXIT_HARNESS)
 		code = EXIT_REPORT_FAILED;
 	scheduler_clear(&s);
-	report_run_clear(&run);
+	if (!run)
+		report_run_clear(&own_run);
 	return code;
 }
