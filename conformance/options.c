@@ -43,8 +43,11 @@ static const char usage_text[] =
 	"                      a regular file of at most 1 MiB\n"
 	"  --keep DIR          a repro bundle per failing case: request, expectation, the\n"
 	"                      guest's files and output, verdict.txt and replay.sh\n"
-	"  --incus-image ALIAS validate a guest image: each case in a fresh container from ALIAS,\n"
-	"                      the guest run at its contract path (or GUEST, inside the image)\n"
+	"  --incus-image ALIAS validate a guest image: each case sees a fresh, unmodified image\n"
+	"                      ALIAS, the guest run at its contract path (or GUEST, inside it)\n"
+	"  --incus-isolation overlay|container\n"
+	"                      overlay (default): each case in its own overlay over one of -j\n"
+	"                      running instances of ALIAS; container: a container per case\n"
 	"  --socket PATH       Incus's unix socket (default /var/lib/incus/unix.socket)\n"
 	"  --url URL           or a remote Incus over HTTPS, with --cert, --key and --ca\n"
 	"  --project NAME      the Incus project\n"
@@ -110,11 +113,16 @@ enum {
 	OPT_COVERAGE,
 	OPT_VERSION,
 	OPT_INCUS_IMAGE,
+	OPT_INCUS_ISOLATION,
 	OPT_INCUS_BASE, /* the connection options: OPT_INCUS_BASE + 0 ... + 5 */
 };
 
+/* --incus-isolation was given (it goes with --incus-image). */
+static bool isolation_given;
+
 static const struct option long_options[] = {
 	{ "incus-image", required_argument, NULL, OPT_INCUS_IMAGE },
+	{ "incus-isolation", required_argument, NULL, OPT_INCUS_ISOLATION },
 	PIKACI_INCUS_GETOPT(OPT_INCUS_BASE),
 	{ "fixtures", required_argument, NULL, OPT_FIXTURES },
 	{ "profile", required_argument, NULL, OPT_PROFILE },
@@ -230,6 +238,13 @@ static int option_set(struct options *opt, int c, char *arg, bool *profile_given
 		return 0;
 	case 'j':
 		return jobs_set(opt, arg);
+	case OPT_INCUS_ISOLATION:
+		isolation_given = true;
+		if (pikaci_incus_isolation_parse(arg, &opt->incus.isolation) == 0)
+			return 0;
+		fprintf(stderr, "pikaci-conform: --incus-isolation is overlay or container, not %s\n",
+		        arg);
+		return -EINVAL;
 	case OPT_CASE_TIMEOUT:
 		return seconds_parse("--case-timeout", arg, CASE_TIMEOUT_MAX, &opt->case_timeout);
 	case OPT_TIME_SCALE:
@@ -273,6 +288,10 @@ static int options_defaults(int argc, struct options *opt)
 /* The connection options go with --incus-image, and together: 0 or -EINVAL (said). */
 static int incus_options_check(const struct options *opt)
 {
+	if (isolation_given && !opt->incus.image) {
+		fprintf(stderr, "pikaci-conform: --incus-isolation goes with --incus-image\n");
+		return -EINVAL;
+	}
 	if (pikaci_incus_options_given(&opt->incus) && !opt->incus.image) {
 		fprintf(stderr, "pikaci-conform: --socket and --url go with --incus-image\n");
 		return -EINVAL;

@@ -146,6 +146,17 @@ const char *pikaci_incus_options_problem(const struct pikaci_incus_options *opti
 	return NULL;
 }
 
+int pikaci_incus_isolation_parse(const char *text, enum pikaci_incus_isolation *ret)
+{
+	if (strcmp(text, "overlay") == 0)
+		*ret = PIKACI_INCUS_OVERLAY;
+	else if (strcmp(text, "container") == 0)
+		*ret = PIKACI_INCUS_CONTAINER;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 bool pikaci_incus_options_given(const struct pikaci_incus_options *options)
 {
 	return options->socket || options->url || options->cert || options->key || options->ca ||

@@ -120,7 +120,37 @@ struct pikaci_incus_options {
 	const char *project;  /* NULL: the default project */
 	char *const *environment; /* the guest's environment; NULL: as the local transport's */
 	double setup_seconds;     /* the bound of each phase around the run; 0: the default */
+	/* With image: how each run gets its fresh, unmodified view of the image. */
+	enum pikaci_incus_isolation {
+		/*
+		 * The default: the run in an overlay (lower layer: the root of a running instance
+		 * of the image, never written to; upper: a fresh tmpfs folder) in its own mount
+		 * and pid namespaces, made by a static helper pushed into the instance
+		 * (src/sandbox/incus-case.c). The instance is one of `pool`, else one of its own.
+		 */
+		PIKACI_INCUS_OVERLAY,
+		/* A fresh container from the image for every run, deleted afterwards. */
+		PIKACI_INCUS_CONTAINER,
+	} isolation;
+	/* Overlay: running instances pikaci_incus_pool_new() set up (NULL-terminated); NULL:
+	 * the transport makes and deletes an instance of its own. */
+	char *const *pool;
 };
+
+/* "overlay" or "container" as an isolation; -EINVAL for anything else. */
+int pikaci_incus_isolation_parse(const char *text, enum pikaci_incus_isolation *ret);
+
+/*
+ * Overlay isolation for many runs: n instances from options->image, started and set up to
+ * host runs side by side (a run in any of them is as fresh as in a container of its own; more
+ * instances spread the runs, over a cluster's members too), all created at once.
+ * *ret_names (NULL-terminated, each its own allocation) goes into options->pool; free it with
+ * pikaci_incus_pool_free(), which deletes the instances (the reaper does when the program
+ * dies first). Negative with errbuf saying why; nothing is left behind then.
+ */
+int pikaci_incus_pool_new(const struct pikaci_incus_options *options, size_t n, char ***ret_names,
+                          char *errbuf, size_t errsize);
+void pikaci_incus_pool_free(const struct pikaci_incus_options *options, char **names);
 
 /*
  * How long the incus transport may take, whatever the server does (CONTRACT §1 [D5] bounds
