@@ -1756,6 +1756,46 @@ out:
 
 /* --- The pool of overlay isolation ---------------------------------------------------------- */
 
+/*
+ * Asks for method on every instance's URL + suffix at once, then waits for them all (each in
+ * the phase's bound). Best effort: what fails here, incus_delete_instance() tries again.
+ */
+static void incus_operate_all(struct incus *incus, char **names, const char *method,
+                              const char *suffix, const json_t *body)
+{
+	size_t n = 0;
+	char **operations;
+
+	while (names[n])
+		n++;
+	operations = calloc(n ? n : 1, sizeof(*operations));
+	if (!operations)
+		return;
+	incus->deadline = monotonic_seconds() + incus->setup_seconds / 2;
+	for (size_t i = 0; i < n; i++) {
+		struct pikaci_incus_response response = { 0 };
+		char *path = pikaci_incus_instance_url_new(names[i], suffix, incus->project);
+
+		if (path &&
+		    incus_ask(incus, "ending the pool", method, path, body, incus->deadline,
+		              &response) == 0 &&
+		    response.type == PIKACI_INCUS_ASYNC)
+			operations[i] = strdup(response.operation);
+		pikaci_incus_response_clear(&response);
+		free(path);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct pikaci_incus_operation operation = { 0 };
+
+		if (operations[i])
+			incus_wait(incus, "ending the pool", operations[i], incus->deadline, false,
+			           &operation);
+		pikaci_incus_operation_clear(&operation);
+		free(operations[i]);
+	}
+	free(operations);
+}
+
 void pikaci_incus_pool_free(const struct pikaci_incus_options *options, char **names)
 {
 	struct incus *incus = NULL;
@@ -1764,9 +1804,17 @@ void pikaci_incus_pool_free(const struct pikaci_incus_options *options, char **n
 	if (!names)
 		return;
 	/* Without a connection the reaper deletes them when the program ends. */
-	if (incus_alloc(options, &incus, errbuf, sizeof(errbuf)) == 0)
+	if (incus_alloc(options, &incus, errbuf, sizeof(errbuf)) == 0) {
+		json_t *stop = json_pack("{s:s, s:b}", "action", "stop", "force", 1);
+
+		/* All stopped at once, then all deleted at once: Incus does them side by side. */
+		if (stop)
+			incus_operate_all(incus, names, "PUT", "/state", stop);
+		incus_operate_all(incus, names, "DELETE", "", NULL);
+		json_decref(stop);
 		for (size_t i = 0; names[i]; i++)
 			incus_delete_instance(incus, names[i]);
+	}
 	if (incus)
 		incus_free(&incus->base);
 	for (size_t i = 0; names[i]; i++)
