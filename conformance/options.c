@@ -48,6 +48,7 @@ static const char usage_text[] =
 	"  --incus-isolation overlay|container\n"
 	"                      overlay (default): each case in its own overlay over one of -j\n"
 	"                      running instances of ALIAS; container: a container per case\n"
+	"  --target MEMBER     create the instances on this Incus cluster member\n"
 	"  --socket PATH       Incus's unix socket (default /var/lib/incus/unix.socket)\n"
 	"  --url URL           or a remote Incus over HTTPS, with --cert, --key and --ca\n"
 	"  --project NAME      the Incus project\n"
@@ -114,6 +115,7 @@ enum {
 	OPT_VERSION,
 	OPT_INCUS_IMAGE,
 	OPT_INCUS_ISOLATION,
+	OPT_INCUS_TARGET,
 	OPT_INCUS_BASE, /* the connection options: OPT_INCUS_BASE + 0 ... + 5 */
 };
 
@@ -123,6 +125,7 @@ static bool isolation_given;
 static const struct option long_options[] = {
 	{ "incus-image", required_argument, NULL, OPT_INCUS_IMAGE },
 	{ "incus-isolation", required_argument, NULL, OPT_INCUS_ISOLATION },
+	{ "target", required_argument, NULL, OPT_INCUS_TARGET },
 	PIKACI_INCUS_GETOPT(OPT_INCUS_BASE),
 	{ "fixtures", required_argument, NULL, OPT_FIXTURES },
 	{ "profile", required_argument, NULL, OPT_PROFILE },
@@ -154,6 +157,7 @@ static const struct {
 	{ OPT_EXPECT, offsetof(struct options, expect), false },
 	{ OPT_KEEP, offsetof(struct options, keep), false },
 	{ OPT_INCUS_IMAGE, offsetof(struct options, incus.image), false },
+	{ OPT_INCUS_TARGET, offsetof(struct options, incus.target), false },
 	{ OPT_CHECK_REASON, offsetof(struct options, check_reason), true },
 	{ OPT_LIST, offsetof(struct options, list), true },
 	{ OPT_LINT, offsetof(struct options, lint), true },
@@ -242,8 +246,8 @@ static int option_set(struct options *opt, int c, char *arg, bool *profile_given
 		isolation_given = true;
 		if (pikaci_incus_isolation_parse(arg, &opt->incus.isolation) == 0)
 			return 0;
-		fprintf(stderr, "pikaci-conform: --incus-isolation is overlay or container, not %s\n",
-		        arg);
+		fprintf(stderr,
+		        "pikaci-conform: --incus-isolation is overlay or container, not %s\n", arg);
 		return -EINVAL;
 	case OPT_CASE_TIMEOUT:
 		return seconds_parse("--case-timeout", arg, CASE_TIMEOUT_MAX, &opt->case_timeout);
@@ -288,8 +292,9 @@ static int options_defaults(int argc, struct options *opt)
 /* The connection options go with --incus-image, and together: 0 or -EINVAL (said). */
 static int incus_options_check(const struct options *opt)
 {
-	if (isolation_given && !opt->incus.image) {
-		fprintf(stderr, "pikaci-conform: --incus-isolation goes with --incus-image\n");
+	if ((isolation_given || opt->incus.target) && !opt->incus.image) {
+		fprintf(stderr, "pikaci-conform: --incus-isolation and --target go with "
+		                "--incus-image\n");
 		return -EINVAL;
 	}
 	if (pikaci_incus_options_given(&opt->incus) && !opt->incus.image) {

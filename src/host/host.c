@@ -109,7 +109,10 @@ static const char usage_text[] =
 	"                      3600 seconds (default 30)\n"
 	"  --local GUEST       run GUEST, a guest executable, in a local sandbox (needs root)\n"
 	"  --incus INSTANCE    run the image's guest in this running Incus instance\n"
-	"  --incus-image ALIAS ... or in a fresh container from this image, deleted afterwards\n"
+	"  --incus-image ALIAS ... or in a fresh, unmodified view of this image: an overlay over\n"
+	"                      an instance of it made for the run and deleted afterwards\n"
+	"  --incus-isolation overlay|container\n"
+	"                      with --incus-image: the overlay (default) or a fresh container\n"
 	"  --socket PATH       Incus's unix socket (default /var/lib/incus/unix.socket)\n"
 	"  --url URL           or a remote Incus over HTTPS, with --cert, --key and --ca\n"
 	"  --project NAME      the Incus project\n"
@@ -160,6 +163,7 @@ enum {
 	OPT_LOCAL,
 	OPT_INCUS,
 	OPT_INCUS_IMAGE,
+	OPT_INCUS_ISOLATION,
 	OPT_VERSION,
 	OPT_REQUEST,
 	OPT_INCUS_BASE, /* the connection options: OPT_INCUS_BASE + 0 ... + 5 */
@@ -175,6 +179,7 @@ static const struct option long_options[] = {
 	{ "local", required_argument, NULL, OPT_LOCAL },
 	{ "incus", required_argument, NULL, OPT_INCUS },
 	{ "incus-image", required_argument, NULL, OPT_INCUS_IMAGE },
+	{ "incus-isolation", required_argument, NULL, OPT_INCUS_ISOLATION },
 	PIKACI_INCUS_GETOPT(OPT_INCUS_BASE),
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -219,6 +224,19 @@ static int grace_parse(const char *arg, struct host_options *opt)
 	return 0;
 }
 
+/* --incus-isolation: it goes with --incus-image (checked in options_check()). */
+static bool isolation_given;
+
+static int isolation_parse(const char *arg, struct host_options *opt)
+{
+	isolation_given = true;
+	if (pikaci_incus_isolation_parse(arg, &opt->incus.isolation) == 0)
+		return 0;
+	fprintf(stderr, "pikaci-host: --incus-isolation is overlay or container, not \"%s\"\n",
+	        arg);
+	return -EINVAL;
+}
+
 /* One option from getopt_long(): 0, or -EINVAL (said); --help and --version exit. */
 static int option_set(struct host_options *opt, int c, const char *arg)
 {
@@ -248,6 +266,8 @@ static int option_set(struct host_options *opt, int c, const char *arg)
 	case OPT_INCUS_IMAGE:
 		opt->image = arg;
 		return 0;
+	case OPT_INCUS_ISOLATION:
+		return isolation_parse(arg, opt);
 	case 'h':
 		fputs(usage_text, stdout);
 		exit(0);
@@ -276,6 +296,10 @@ static int options_check(struct host_options *opt)
 	if (targets != 1) {
 		fprintf(stderr,
 		        "pikaci-host: give exactly one of --local, --incus and --incus-image\n");
+		return -EINVAL;
+	}
+	if (isolation_given && !opt->image) {
+		fprintf(stderr, "pikaci-host: --incus-isolation goes with --incus-image\n");
 		return -EINVAL;
 	}
 	if (opt->local && pikaci_incus_options_given(&opt->incus)) {

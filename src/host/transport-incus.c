@@ -67,6 +67,7 @@ struct incus {
 	char *socket;   /* NULL over HTTPS */
 	char *cert, *key, *ca;
 	char *project;  /* NULL: the default project */
+	char *target;   /* the cluster member instances are created on; NULL: Incus picks */
 	char *instance; /* the container everything happens in */
 	bool owned;     /* created from an image by us: free() stops and deletes it */
 	/* Overlay isolation: the run's folder in the instance and its view (guest paths are
@@ -741,8 +742,8 @@ static int incus_snapshot(struct incus *incus)
 }
 
 /* POST a file (mode 0644, or 0700 when executable) or a directory, as root. */
-static int incus_push(struct incus *incus, const char *guest_path, bool directory,
-                      bool executable, const void *bytes, size_t length)
+static int incus_push(struct incus *incus, const char *guest_path, bool directory, bool executable,
+                      const void *bytes, size_t length)
 {
 	struct pikaci_incus_response response = { 0 };
 	struct curl_slist *headers = NULL, *added;
@@ -953,7 +954,8 @@ static void incus_stop_guest(struct incus *incus, const char *operation,
 	long http = 0;
 
 	if (incus->view) {
-		/* Overlay: the run's pid namespace dies; the instance goes on hosting other runs. */
+		/* Overlay: the run's pid namespace dies; the instance goes on hosting other runs.
+		 */
 		incus_helper(incus, "stopping the timed-out guest", HELPER_PATH, "kill",
 		             incus->case_id);
 		incus_wait(incus, "waiting for the stopped exec", operation,
@@ -1337,7 +1339,8 @@ static void incus_free(struct pikaci_transport *t)
 	/* A run's view in an instance hosting others goes; in one of ours, with the instance. */
 	if (incus->case_id && !incus->owned && incus->curl) {
 		incus->deadline = monotonic_seconds() + incus->setup_seconds / 2;
-		incus_helper(incus, "removing the run's view", HELPER_PATH, "clean", incus->case_id);
+		incus_helper(incus, "removing the run's view", HELPER_PATH, "clean",
+		             incus->case_id);
 	}
 	if (incus->owned && incus->curl)
 		incus_delete_instance(incus, incus->instance);
@@ -1353,6 +1356,7 @@ static void incus_free(struct pikaci_transport *t)
 	free(incus->key);
 	free(incus->ca);
 	free(incus->project);
+	free(incus->target);
 	free(incus->instance);
 	free(incus->case_id);
 	free(incus->view);
@@ -1464,6 +1468,22 @@ static void unique_name(char *name, size_t size, const char *prefix)
 	         random_bytes[1], random_bytes[2], random_bytes[3]);
 }
 
+/* POST /1.0/instances, with ?target= on a cluster member when one is asked for. */
+static char *create_url_new(struct incus *incus)
+{
+	char *base = pikaci_incus_url_new("/1.0/instances", incus->project), *member, *url;
+
+	if (!base || !incus->target)
+		return base;
+	member = curl_easy_escape(incus->curl, incus->target, 0);
+	if (!member ||
+	    asprintf(&url, "%s%ctarget=%s", base, strchr(base, '?') ? '&' : '?', member) < 0)
+		url = NULL;
+	curl_free(member);
+	free(base);
+	return url;
+}
+
 /*
  * Asks for a container named `name` from the image alias, started: *ret_operation (NULL when
  * Incus did it at once) is what to wait for. Ours from the moment it is asked for: a create
@@ -1480,7 +1500,7 @@ static int incus_create_start(struct incus *incus, const char *name, const char 
 	int r;
 
 	body = pikaci_incus_create_request_new(name, alias);
-	path = pikaci_incus_url_new("/1.0/instances", incus->project);
+	path = create_url_new(incus);
 	if (!body || !path) {
 		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
 		goto out;
@@ -1535,7 +1555,7 @@ static int incus_create(struct incus *incus, const char *alias)
 	unique_name(name, sizeof(name), "pikaci-");
 	incus->instance = strdup(name);
 	body = pikaci_incus_create_request_new(name, alias);
-	path = pikaci_incus_url_new("/1.0/instances", incus->project);
+	path = create_url_new(incus);
 	if (!incus->instance || !body || !path) {
 		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
 		goto out;
@@ -1688,6 +1708,8 @@ static int incus_alloc(const struct pikaci_incus_options *options, struct incus 
 		r = copy_option(options->ca, &incus->ca);
 	if (r == 0)
 		r = copy_option(options->project, &incus->project);
+	if (r == 0)
+		r = copy_option(options->target, &incus->target);
 	if (r == 0) {
 		incus->curl = curl_easy_init();
 		if (!incus->curl)

@@ -135,6 +135,8 @@ struct pikaci_incus_options {
 	/* Overlay: running instances pikaci_incus_pool_new() set up (NULL-terminated); NULL:
 	 * the transport makes and deletes an instance of its own. */
 	char *const *pool;
+	/* A cluster member to create instances on (POST /1.0/instances?target=); NULL: any. */
+	const char *target;
 };
 
 /* "overlay" or "container" as an isolation; -EINVAL for anything else. */

@@ -70,9 +70,9 @@ static int case_dir(const char *id, const char *leaf, char *buf, size_t size)
 {
 	size_t length = strlen(id);
 
-	if (length == 0 || length > 64 || strspn(id, "abcdefghijklmnopqrstuvwxyz"
-	                                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") !=
-	                                          length)
+	if (length == 0 || length > 64 ||
+	    strspn(id, "abcdefghijklmnopqrstuvwxyz"
+	               "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != length)
 		return -EINVAL;
 	if (snprintf(buf, size, "%s/%s%s%s", CASES, id, leaf[0] ? "/" : "", leaf) >= (int)size)
 		return -ENAMETOOLONG;
