@@ -119,13 +119,17 @@ static void server_start(struct fixture *f, const char *mode)
 	assert_true(server_listens(f));
 }
 
-/* A fresh container from an image through the fake, each phase bounded by SETUP. */
+/*
+ * A fresh container from an image through the fake, each phase bounded by SETUP (the fake
+ * knows containers, not the overlay isolation's helper).
+ */
 static int transport_new(struct fixture *f)
 {
 	struct pikaci_incus_options options = {
 		.socket = f->socket,
 		.image = "pikaci-lane",
 		.setup_seconds = SETUP,
+		.isolation = PIKACI_INCUS_CONTAINER,
 	};
 
 	return pikaci_transport_incus_new(&options, &f->t, f->errbuf, sizeof(f->errbuf));
