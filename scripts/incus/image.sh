@@ -318,16 +318,16 @@ check_interpreter() {
 }
 
 cmd_image() {
-	local guest alias work t0 t1 arch fp old out rootfs_tarball= description
+	local guest alias work t0 t1 arch fp old out rootfs_tarball='' description
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--packages)
-			[ $# -ge 2 ] && [ -n "$2" ] || usage
+			if [ $# -lt 2 ] || [ -z "$2" ]; then usage; fi
 			PIKACI_INCUS_INCLUDE=${PIKACI_INCUS_INCLUDE:+$PIKACI_INCUS_INCLUDE,}$2
 			shift 2
 			;;
 		--rootfs)
-			[ $# -ge 2 ] && [ -n "$2" ] || usage
+			if [ $# -lt 2 ] || [ -z "$2" ]; then usage; fi
 			rootfs_tarball=$2
 			shift 2
 			;;
@@ -344,8 +344,9 @@ cmd_image() {
 	fi
 	guest=$(readlink -f "$guest")
 	if [ -n "$rootfs_tarball" ]; then
-		[ -f "$rootfs_tarball" ] && [ -r "$rootfs_tarball" ] ||
+		if [ ! -f "$rootfs_tarball" ] || [ ! -r "$rootfs_tarball" ]; then
 			fail "root filesystem tarball '$rootfs_tarball' is not a readable file"
+		fi
 		[ -z "${PIKACI_INCUS_INCLUDE:-}" ] ||
 			fail "--packages goes with the lane's own rootfs, not with --rootfs (put them in the tarball)"
 		rootfs_tarball=$(readlink -f "$rootfs_tarball")
@@ -366,8 +367,9 @@ cmd_image() {
 		mkdir -p "$work/rootfs"
 		tar --numeric-owner -xpf "$rootfs_tarball" -C "$work/rootfs" ||
 			fail "unpacking $rootfs_tarball failed"
-		[ -e "$work/rootfs/etc/passwd" ] && [ -e "$work/rootfs/bin/sh" ] ||
+		if [ ! -e "$work/rootfs/etc/passwd" ] || [ ! -e "$work/rootfs/bin/sh" ]; then
 			fail "$rootfs_tarball is no root filesystem with /etc/passwd and /bin/sh at its top"
+		fi
 		description="pikaci guest on $(basename "$rootfs_tarball") ($alias)"
 	else
 		t1=$(now)
