@@ -20,7 +20,8 @@ static const char usage_text[] =
 	"usage: pikaci-conform [OPTION...] -- GUEST [ARG...]\n"
 	"       pikaci-conform [OPTION...] --incus-image ALIAS [--socket PATH | --url URL\n"
 	"                      --cert FILE --key FILE [--ca FILE] | --remote NAME]\n"
-	"                      [--instance-type T] [--target MEMBER...] [-- GUEST [ARG...]]\n"
+	"                      [--instance-type T] [--target MEMBER...]\n"
+	"                      [--incus-isolation overlay|container] [-- GUEST [ARG...]]\n"
 	"       pikaci-conform --lint | --list | --coverage-report [--fixtures DIR]\n"
 	"\n"
 	"Replays the fixture corpus against GUEST, a guest command line to which the runner\n"
@@ -50,8 +51,8 @@ static const char usage_text[] =
 	"                      a regular file of at most 1 MiB\n"
 	"  --keep DIR          a repro bundle per failing case: request, expectation, the\n"
 	"                      guest's files and output, verdict.txt and replay.sh\n"
-	"  --incus-image ALIAS validate a guest image: each case in a fresh instance from ALIAS,\n"
-	"                      the guest run at its contract path (or GUEST, inside the image)\n"
+	"  --incus-image ALIAS validate a guest image: each case sees a fresh, unmodified image\n"
+	"                      ALIAS, the guest run at its contract path (or GUEST, inside it)\n"
 	"  --socket PATH       Incus's unix socket (default /var/lib/incus/unix.socket)\n"
 	"  --url URL           or a remote Incus over HTTPS, with --cert, --key and --ca\n"
 	"  --project NAME      the Incus project\n";
@@ -422,7 +423,8 @@ static int options_defaults(int argc, struct options *opt)
 static int incus_options_check(const struct options *opt)
 {
 	if (pikaci_incus_options_given(&opt->incus) && !opt->incus.image) {
-		fprintf(stderr, "pikaci-conform: --socket and --url go with --incus-image\n");
+		fprintf(stderr, "pikaci-conform: %s goes with --incus-image\n",
+		        pikaci_incus_option_given_name(&opt->incus));
 		return -EINVAL;
 	}
 	if (pikaci_incus_options_problem(&opt->incus)) {
