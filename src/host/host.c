@@ -314,8 +314,16 @@ static int options_check(struct host_options *opt)
 		return -EINVAL;
 	}
 	if (opt->local && pikaci_incus_options_given(&opt->incus)) {
-		fprintf(stderr, "pikaci-host: %s goes with --incus or --incus-image\n",
-		        pikaci_incus_option_given_name(&opt->incus));
+		const char *name = pikaci_incus_option_given_name(&opt->incus);
+		/* These make a new instance: --incus (an existing one) refuses them too. */
+		bool image_only = strcmp(name, "--instance-type") == 0 ||
+		                  strcmp(name, "--image-server") == 0 ||
+		                  strcmp(name, "--image-protocol") == 0 ||
+		                  strcmp(name, "--target") == 0 ||
+		                  strcmp(name, "--incus-isolation") == 0;
+
+		fprintf(stderr, "pikaci-host: %s goes with %s\n", name,
+		        image_only ? "--incus-image" : "--incus or --incus-image");
 		return -EINVAL;
 	}
 	/* Before the check: --target and --instance-type do not go with an existing instance. */
