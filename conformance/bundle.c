@@ -158,19 +158,28 @@ static void bundle_put_verdict(const struct fixture *f, const char *dir, const s
 /* The Incus options of the run, as replay.sh passes them again. */
 static void replay_incus_options(FILE *out, const struct pikaci_incus_options *incus)
 {
-	const char *flags[] = { "--incus-image",   "--socket",       "--url",           "--cert",
-		                "--key",           "--ca",           "--project",       "--remote",
-		                "--instance-type", "--image-server", "--image-protocol" };
-	const char *values[] = { incus->image,        incus->socket,        incus->url,
-		                 incus->cert,         incus->key,           incus->ca,
-		                 incus->project,      incus->remote,        incus->instance_type,
-		                 incus->image_server, incus->image_protocol };
+	const struct {
+		const char *flag, *value;
+	} given[] = {
+		{ "--incus-image", incus->image },
+		{ "--socket", incus->socket },
+		{ "--url", incus->url },
+		{ "--cert", incus->cert },
+		{ "--key", incus->key },
+		{ "--ca", incus->ca },
+		{ "--project", incus->project },
+		{ "--remote", incus->remote },
+		{ "--instance-type", incus->instance_type },
+		{ "--image-server", incus->image_server },
+		{ "--image-protocol", incus->image_protocol },
+		{ "--incus-isolation", incus->isolation_name },
+	};
 
-	for (size_t i = 0; i < ELEMENTSOF(flags); i++) {
-		if (!values[i])
+	for (size_t i = 0; i < ELEMENTSOF(given); i++) {
+		if (!given[i].value)
 			continue;
-		fprintf(out, " %s ", flags[i]);
-		shell_quote(out, values[i]);
+		fprintf(out, " %s ", given[i].flag);
+		shell_quote(out, given[i].value);
 	}
 	for (size_t i = 0; i < incus->n_targets && i < PIKACI_INCUS_TARGETS_MAX; i++) {
 		fprintf(out, " --target ");

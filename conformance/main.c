@@ -128,6 +128,26 @@ static int probe(const struct options *opt)
 	return r < 0 ? EXIT_CANNOT_SANDBOX : 0;
 }
 
+/*
+ * --incus-image with overlay isolation: -j running instances of the image that the cases
+ * share, each in an overlay of its own (so -j scales with instances). The reaper deletes them
+ * if the run dies first.
+ */
+int incus_pool_start(struct options *opt, char ***ret_pool)
+{
+	char errbuf[512];
+
+	if (!opt->incus.image || opt->incus.isolation != PIKACI_INCUS_OVERLAY)
+		return 0;
+	if (pikaci_incus_pool_new(&opt->incus, (size_t)opt->jobs, ret_pool, errbuf,
+	                          sizeof(errbuf)) < 0) {
+		fprintf(stderr, "pikaci-conform: cannot reach Incus here: %s\n", errbuf);
+		return EXIT_CANNOT_SANDBOX;
+	}
+	opt->incus.pool = *ret_pool;
+	return 0;
+}
+
 /* SIGINT/SIGTERM: no per-run sandbox folder, mount or process outlives the run. */
 static void on_stop_signal(int sig)
 {
@@ -162,6 +182,7 @@ int main(int argc, char **argv)
 	struct options opt = { 0 };
 	struct corpus corpus = { 0 };
 	struct problems problems = { 0 };
+	char **pool = NULL;
 	int code;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -187,9 +208,12 @@ int main(int argc, char **argv)
 	else if (opt.matrix)
 		code = matrix_run(&opt, &corpus, probe);
 	else {
-		code = probe(&opt);
+		code = incus_pool_start(&opt, &pool);
+		if (code == 0)
+			code = probe(&opt);
 		if (code == 0)
 			code = schedule_all(&opt, &corpus);
+		pikaci_incus_pool_free(&opt.incus, pool);
 	}
 out:
 	/* --list, --lint, --coverage-report and progress are reports too: none lost silently. */

@@ -224,6 +224,8 @@ static int matrix_run_guest(const struct options *opt, const struct corpus *corp
                             struct report *report, struct matrix_column *col)
 {
 	struct options own = guest_options(opt, col->guest);
+	char **pool = NULL;
+	int code;
 
 	if (opt->keep) {
 		struct buffer keep = { 0 };
@@ -238,7 +240,12 @@ static int matrix_run_guest(const struct options *opt, const struct corpus *corp
 	}
 	col->run.report = report;
 	col->run.identity.name = col->guest->name;
-	return schedule_guest(&own, corpus, &col->run);
+	/* An image guest's own pool of instances, as a single-image run has. */
+	code = incus_pool_start(&own, &pool);
+	if (code == 0)
+		code = schedule_guest(&own, corpus, &col->run);
+	pikaci_incus_pool_free(&own.incus, pool);
+	return code;
 }
 
 static void matrix_column_clear(struct matrix_column *col)

@@ -20,7 +20,8 @@ static const char usage_text[] =
 	"usage: pikaci-conform [OPTION...] -- GUEST [ARG...]\n"
 	"       pikaci-conform [OPTION...] --incus-image ALIAS [--socket PATH | --url URL\n"
 	"                      --cert FILE --key FILE [--ca FILE] | --remote NAME]\n"
-	"                      [--instance-type T] [--target MEMBER...] [-- GUEST [ARG...]]\n"
+	"                      [--instance-type T] [--target MEMBER...]\n"
+	"                      [--incus-isolation overlay|container] [-- GUEST [ARG...]]\n"
 	"       pikaci-conform [OPTION...] --guest NAME=COMMAND... [--incus-image ALIAS...]\n"
 	"       pikaci-conform --lint | --list | --coverage-report [--fixtures DIR]\n"
 	"       pikaci-conform compare [--format text|json] BASE.json HEAD.json\n"
@@ -54,8 +55,8 @@ static const char usage_text[] =
 	"                      guest's files and output, verdict.txt and replay.sh\n";
 /* The rest of the text (ISO C's longest string literal is 4095 bytes). */
 static const char usage_more[] =
-	"  --incus-image ALIAS validate a guest image: each case in a fresh instance from ALIAS,\n"
-	"                      the guest run at its contract path (or GUEST, inside the image);\n"
+	"  --incus-image ALIAS validate a guest image: each case sees a fresh, unmodified image\n"
+	"                      ALIAS, the guest run at its contract path (or GUEST, inside it);\n"
 	"                      repeatable: each image a guest of the matrix, named ALIAS\n"
 	"  --guest NAME=COMMAND  a guest of a matrix run (COMMAND split on spaces and tabs);\n"
 	"                      repeatable: every guest runs the selected cases, then a case x\n"
@@ -456,7 +457,8 @@ static int options_defaults(int argc, struct options *opt)
 static int incus_options_check(const struct options *opt)
 {
 	if (pikaci_incus_options_given(&opt->incus) && !opt->incus.image) {
-		fprintf(stderr, "pikaci-conform: --socket and --url go with --incus-image\n");
+		fprintf(stderr, "pikaci-conform: %s goes with --incus-image\n",
+		        pikaci_incus_option_given_name(&opt->incus));
 		return -EINVAL;
 	}
 	if (pikaci_incus_options_problem(&opt->incus)) {

@@ -124,6 +124,12 @@ void matrix_guests_clear(struct options *opt);
  */
 int matrix_run(const struct options *opt, const struct corpus *corpus,
                int (*probe)(const struct options *));
+/*
+ * main.c: with --incus-image and overlay isolation, -j running instances of the image that the
+ * cases share (*ret_pool, also put in opt->incus.pool; free with pikaci_incus_pool_free()).
+ * 0, or EXIT_CANNOT_SANDBOX (said).
+ */
+int incus_pool_start(struct options *opt, char ***ret_pool);
 
 /* --- compare.c: pikaci-conform compare BASE.json HEAD.json ---------------------------------- */
 

@@ -211,6 +211,7 @@ cmd_down() {
 	local name
 	[ "$(id -u)" -eq 0 ] || fail "incus-lane down must run as root"
 	lock
+	cmd_cluster_down
 	if incus_answers; then
 		for name in $(lane_instances); do
 			say "deleting instance $name"
@@ -248,3 +249,81 @@ cmd_status() {
 	lane_instances | sed 's/^/  /'
 }
 
+
+# --- cluster: a one-member cluster beside the lane's daemon --------------------------------------
+
+# The lane's own Incus stays unclustered: `incus cluster enable` cannot be undone. The cluster is a
+# second incusd with a folder of its own (INCUS_DIR), listening on loopback only, that `down`
+# stops and removes whole.
+cluster_dir=$var_dir/cluster
+cluster_socket=$cluster_dir/unix.socket
+cluster_address=127.0.0.1:${PIKACI_INCUS_CLUSTER_PORT:-18443}
+cluster_member=pikaci-member
+
+cluster_answers() {
+	[ -S "$cluster_socket" ] &&
+		curl -sf --unix-socket "$cluster_socket" --max-time 5 http://incus/1.0 2>/dev/null |
+		grep -Eq '"type": ?"sync"'
+}
+
+cmd_cluster() {
+	local incusd pid t0 log=$log_dir/cluster-init.log
+	[ "$(id -u)" -eq 0 ] || cannot_run "incus-lane cluster must run as root"
+	incus_answers || fail "incusd does not answer on $socket: run 'scripts/incus-lane up' first"
+	lock
+	t0=$(now)
+	if ! cluster_answers; then
+		incusd=$(find_incusd) || cannot_run "no incusd binary"
+		stop_recorded incusd-cluster
+		mkdir -p "$cluster_dir"
+		env INCUS_DIR="$cluster_dir" INCUS_SKIP_INSTANCE_TYPES=1 \
+			HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 \
+			http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 NO_PROXY= no_proxy= \
+			setsid "$incusd" --group root --logfile="$log_dir/cluster-incusd.log" \
+			</dev/null >"$log_dir/cluster-incusd.out" 2>&1 9>&- &
+		pid=$!
+		record_pid incusd-cluster "$pid"
+		INCUS_DIR=$cluster_dir "$incusd" waitready --timeout=60 >/dev/null 2>&1 || {
+			show_log "$log_dir/cluster-incusd.out"
+			cmd_cluster_down
+			cannot_run "the cluster's incusd did not become ready"
+		}
+		say "cluster incusd started (pid $pid, INCUS_DIR $cluster_dir)"
+	fi
+	if [ "$(INCUS_DIR=$cluster_dir incus cluster list --format csv 2>/dev/null | cut -d, -f1)" != "$cluster_member" ]; then
+		# A dir pool, no network, the HTTPS listener on loopback only: clustering needs one.
+		printf '%s\n' 'config:' "  core.https_address: $cluster_address" \
+			'storage_pools:' '- name: default' '  driver: dir' \
+			'profiles:' '- name: default' '  devices:' '    root:' '      path: /' \
+			'      pool: default' '      type: disk' \
+			'cluster:' "  server_name: $cluster_member" '  enabled: true' |
+			INCUS_DIR=$cluster_dir incus admin init --preseed >"$log" 2>&1 || {
+			show_log "$log"
+			cmd_cluster_down
+			fail "enabling the one-member cluster failed"
+		}
+	fi
+	say "one-member cluster up in $(since "$t0"): member $cluster_member at https://$cluster_address, socket $cluster_socket"
+	printf '%s\n' "$cluster_socket"
+}
+
+# Stops the cluster's incusd (deleting its instances first) and removes its folder.
+cmd_cluster_down() {
+	local name mount
+	[ -d "$cluster_dir" ] || [ -f "$run_dir/incusd-cluster.pid" ] || return 0
+	if cluster_answers; then
+		for name in $(INCUS_DIR=$cluster_dir incus list --format csv -c n 2>/dev/null); do
+			say "deleting cluster instance $name"
+			INCUS_DIR=$cluster_dir incus delete --force "$name" >/dev/null 2>&1 ||
+				say "could not delete $name"
+		done
+	fi
+	stop_recorded incusd-cluster
+	# Its own mounts (shmounts, guestapi, a container's left behind), deepest first.
+	awk -v d="$cluster_dir/" 'index($2 "/", d) == 1 { print $2 }' /proc/self/mounts | sort -r |
+		while read -r mount; do
+			umount "$mount" 2>/dev/null || umount -l "$mount" 2>/dev/null || true
+		done
+	rm -rf "$cluster_dir"
+	say "cluster removed"
+}

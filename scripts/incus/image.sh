@@ -25,8 +25,10 @@ install_debootstrap() {
 host_packages() {
 	local seed kept
 	kept=$(awk -v seeds="$1" -v kept=1 -f "$parts/slim-removable.awk" /var/lib/dpkg/status | sort)
+	# Not `printf | grep -q`: grep leaves at the first match, printf may then die of SIGPIPE,
+	# and under pipefail a package that is there would count as missing.
 	for seed in ${1//,/ }; do
-		printf '%s\n' "$kept" | grep -qx -- "$seed" || return 1
+		grep -qx -- "$seed" <<<"$kept" || return 1
 	done
 	# shellcheck disable=SC2086 # one argument a package
 	dpkg-query -W -f '${Package} ${Version} ${Architecture}\n' $kept
@@ -298,24 +300,83 @@ EOF
 	ln -sfn pikaci-init "$root/sbin/init"
 }
 
+# check_interpreter ROOT GUEST: a guest that is a script needs its interpreter in the image.
+check_interpreter() {
+	local interpreter
+	[ "$(head -c 2 "$2")" = '#!' ] || return 0
+	interpreter=$(head -n 1 "$2" | sed 's/^#![[:space:]]*//' | awk '{ print $1 }')
+	# /usr/bin/env NAME: NAME somewhere in the image's usual PATH.
+	if [ "$interpreter" = /usr/bin/env ] || [ "$interpreter" = /bin/env ]; then
+		interpreter=$(head -n 1 "$2" | sed 's/^#![[:space:]]*//' | awk '{ print $2 }')
+		for dir in /usr/local/bin /usr/bin /bin; do
+			[ -x "$1$dir/$interpreter" ] && return 0
+		done
+		fail "the guest runs '$interpreter' (through env), which the image lacks: add its package with --packages"
+	fi
+	[ -x "$1$interpreter" ] || [ -L "$1$interpreter" ] ||
+		fail "the guest's interpreter $interpreter is not in the image: add its package with --packages"
+}
+
 cmd_image() {
-	local guest=${1:-} alias=${2:-pikaci-guest} work t0 t1 arch fp old out
+	local guest alias work t0 t1 arch fp old out rootfs_tarball='' description
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--packages)
+			if [ $# -lt 2 ] || [ -z "$2" ]; then usage; fi
+			PIKACI_INCUS_INCLUDE=${PIKACI_INCUS_INCLUDE:+$PIKACI_INCUS_INCLUDE,}$2
+			shift 2
+			;;
+		--rootfs)
+			if [ $# -lt 2 ] || [ -z "$2" ]; then usage; fi
+			rootfs_tarball=$2
+			shift 2
+			;;
+		--) shift && break ;;
+		-*) usage ;;
+		*) break ;;
+		esac
+	done
+	guest=${1:-}
+	alias=${2:-pikaci-guest}
 	if [ -z "$guest" ] || [ $# -gt 2 ]; then usage; fi
 	if [ ! -f "$guest" ] || [ ! -r "$guest" ]; then
 		fail "guest binary '$guest' is not a readable file"
 	fi
 	guest=$(readlink -f "$guest")
+	if [ -n "$rootfs_tarball" ]; then
+		if [ ! -f "$rootfs_tarball" ] || [ ! -r "$rootfs_tarball" ]; then
+			fail "root filesystem tarball '$rootfs_tarball' is not a readable file"
+		fi
+		[ -z "${PIKACI_INCUS_INCLUDE:-}" ] ||
+			fail "--packages goes with the lane's own rootfs, not with --rootfs (put them in the tarball)"
+		rootfs_tarball=$(readlink -f "$rootfs_tarball")
+	fi
 	[ "$(id -u)" -eq 0 ] || cannot_run "incus-lane image must run as root"
 	incus_answers || fail "incusd does not answer on $socket: run 'scripts/incus-lane up' first"
 	lock
 	t0=$(now)
-	base_rootfs
+	# The base rootfs first: base_rootfs sets (and clears) an EXIT trap of its own.
+	[ -n "$rootfs_tarball" ] || base_rootfs
 	mkdir -p "$cache_dir"
 	work=$(mktemp -d "$cache_dir/image.XXXXXX")
 	# shellcheck disable=SC2064
 	trap "rm -rf '$work'" EXIT
-	t1=$(now)
-	tar --numeric-owner -xpf "$base_tarball" -C "$work"
+	if [ -n "$rootfs_tarball" ]; then
+		# The user's root filesystem as it is (compressed or not): its files at the top.
+		t1=$(now)
+		mkdir -p "$work/rootfs"
+		tar --numeric-owner -xpf "$rootfs_tarball" -C "$work/rootfs" ||
+			fail "unpacking $rootfs_tarball failed"
+		if [ ! -e "$work/rootfs/etc/passwd" ] || [ ! -e "$work/rootfs/bin/sh" ]; then
+			fail "$rootfs_tarball is no root filesystem with /etc/passwd and /bin/sh at its top"
+		fi
+		description="pikaci guest on $(basename "$rootfs_tarball") ($alias)"
+	else
+		t1=$(now)
+		tar --numeric-owner -xpf "$base_tarball" -C "$work"
+		description="pikaci guest on Debian $guest_suite minbase${PIKACI_INCUS_INCLUDE:+ + $PIKACI_INCUS_INCLUDE} ($alias)"
+	fi
+	check_interpreter "$work/rootfs" "$guest"
 	customise "$work/rootfs" "$guest"
 	arch=$(uname -m)
 	cat >"$work/metadata.yaml" <<EOF
@@ -323,7 +384,7 @@ architecture: $arch
 creation_date: $(date +%s)
 properties:
   architecture: $arch
-  description: pikaci guest on Debian $guest_suite minbase ($alias)
+  description: $description
   os: debian
   release: $guest_suite
   variant: minbase

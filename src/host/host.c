@@ -93,6 +93,7 @@ static const char usage_text[] =
 	"                       (--local GUEST | --incus INSTANCE | --incus-image ALIAS)\n"
 	"                       [--socket PATH | --url URL --cert FILE --key FILE [--ca FILE]\n"
 	"                        | --remote NAME] [--instance-type T] [--target MEMBER]\n"
+	"                       [--incus-isolation overlay|container]\n"
 	"\n"
 	"Runs one job through a guest as a CI host does: builds the version-2 request, delivers\n"
 	"it to " PIKACI_REQUEST_PATH ", runs the guest (its output streams here),\n"
@@ -110,7 +111,8 @@ static const char usage_text[] =
 	"                      3600 seconds (default 30)\n"
 	"  --local GUEST       run GUEST, a guest executable, in a local sandbox (needs root)\n"
 	"  --incus INSTANCE    run the image's guest in this running Incus instance\n"
-	"  --incus-image ALIAS ... or in a fresh instance from this image, deleted afterwards\n"
+	"  --incus-image ALIAS ... or in a fresh, unmodified view of this image: an overlay over\n"
+	"                      an instance of it made for the run and deleted afterwards\n"
 	"  --socket PATH       Incus's unix socket (default /var/lib/incus/unix.socket)\n"
 	"  --url URL           or a remote Incus over HTTPS, with --cert, --key and --ca\n"
 	"  --project NAME      the Incus project\n"
@@ -312,7 +314,16 @@ static int options_check(struct host_options *opt)
 		return -EINVAL;
 	}
 	if (opt->local && pikaci_incus_options_given(&opt->incus)) {
-		fprintf(stderr, "pikaci-host: --socket and --url go with --incus\n");
+		const char *name = pikaci_incus_option_given_name(&opt->incus);
+		/* These make a new instance: --incus (an existing one) refuses them too. */
+		bool image_only = strcmp(name, "--instance-type") == 0 ||
+		                  strcmp(name, "--image-server") == 0 ||
+		                  strcmp(name, "--image-protocol") == 0 ||
+		                  strcmp(name, "--target") == 0 ||
+		                  strcmp(name, "--incus-isolation") == 0;
+
+		fprintf(stderr, "pikaci-host: %s goes with %s\n", name,
+		        image_only ? "--incus-image" : "--incus or --incus-image");
 		return -EINVAL;
 	}
 	/* Before the check: --target and --instance-type do not go with an existing instance. */

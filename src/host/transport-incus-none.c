@@ -28,3 +28,19 @@ int pikaci_incus_reaper_start(const struct pikaci_incus_options *options, char *
 void pikaci_incus_reap(void)
 {
 }
+
+int pikaci_incus_pool_new(const struct pikaci_incus_options *options, size_t n, char ***ret_names,
+                          char *errbuf, size_t errsize)
+{
+	(void)options;
+	(void)n;
+	(void)ret_names;
+	snprintf(errbuf, errsize, "the incus transport is not available: built without libcurl");
+	return -ENOTSUP;
+}
+
+void pikaci_incus_pool_free(const struct pikaci_incus_options *options, char **names)
+{
+	(void)options;
+	(void)names;
+}

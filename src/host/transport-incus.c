@@ -46,6 +46,14 @@
 #define POLL_FLOOR_SECONDS   0.25
 #define POLL_CEILING_SECONDS 2.0
 
+/* Overlay isolation: where the helper lives in an instance, and the runs' folders. */
+#define HELPER_PATH "/tmp/pikaci/pikaci-incus-case"
+#define CASES_DIR   "/tmp/pikaci/cases"
+
+/* The helper's bytes (src/sandbox/incus-case.c, static), embedded by src/host/embed.py. */
+extern const unsigned char pikaci_incus_case_helper[];
+extern const size_t pikaci_incus_case_helper_size;
+
 /* A NULL-terminated list of malloc'd strings. */
 struct strv {
 	char **items;
@@ -69,6 +77,10 @@ struct incus {
 	struct pikaci_incus_image image;   /* the resolved image argument */
 	const char *target;                /* borrowed from the options; NULL: none */
 	double agent_seconds;
+	/* Overlay isolation: the run's folder in the instance and its view (guest paths are
+	 * under it); a prepared view is cleaned by free(). */
+	char *case_id;
+	char *view;
 	bool file_head; /* the server answers HEAD on files (API extension instance_file_head) */
 	double setup_seconds;    /* the bound of each phase around the run */
 	double deadline;         /* when the current phase's time is up (monotonic) */
@@ -562,6 +574,20 @@ out:
 
 /* --- Files --------------------------------------------------------------------------------- */
 
+/* The file API's URL of a guest path: in the run's view under overlay isolation. */
+static char *incus_file_url_new(struct incus *incus, const char *guest_path)
+{
+	char *full = NULL, *url;
+
+	if (!incus->view)
+		return pikaci_incus_file_url_new(incus->instance, guest_path, incus->project);
+	if (asprintf(&full, "%s%s", incus->view, guest_path) < 0)
+		return NULL;
+	url = pikaci_incus_file_url_new(incus->instance, full, incus->project);
+	free(full);
+	return url;
+}
+
 /*
  * GET (or HEAD) of a guest path. Returns 0 with *reply filled when the guest has it (its type
  * in reply->file_type), -ENOENT when not, another negative code (error set) on failure.
@@ -574,7 +600,7 @@ static int incus_file_get(struct incus *incus, const char *method, const char *g
 	int r;
 
 	snprintf(what, sizeof(what), "reading %s in %s", guest_path, incus->instance);
-	path = pikaci_incus_file_url_new(incus->instance, guest_path, incus->project);
+	path = incus_file_url_new(incus, guest_path);
 	if (!path) {
 		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
 		goto out;
@@ -727,8 +753,8 @@ static int incus_snapshot(struct incus *incus)
 	return 0;
 }
 
-/* POST a file or a directory, as root. */
-static int incus_push(struct incus *incus, const char *guest_path, bool directory,
+/* POST a file (mode 0644, or 0700 when executable) or a directory, as root. */
+static int incus_push(struct incus *incus, const char *guest_path, bool directory, bool executable,
                       const void *bytes, size_t length)
 {
 	struct pikaci_incus_response response = { 0 };
@@ -737,7 +763,9 @@ static int incus_push(struct incus *incus, const char *guest_path, bool director
 	const char *header_lines[] = {
 		"Content-Type: application/octet-stream",
 		directory ? "X-Incus-type: directory" : "X-Incus-type: file",
-		directory ? "X-Incus-mode: 0755" : "X-Incus-mode: 0644",
+		directory    ? "X-Incus-mode: 0755"
+		: executable ? "X-Incus-mode: 0700"
+		             : "X-Incus-mode: 0644",
 		"X-Incus-uid: 0",
 		"X-Incus-gid: 0",
 		"X-Incus-write: overwrite",
@@ -747,7 +775,7 @@ static int incus_push(struct incus *incus, const char *guest_path, bool director
 
 	snprintf(what, sizeof(what), "%s %s in %s", directory ? "making directory" : "writing",
 	         guest_path, incus->instance);
-	path = pikaci_incus_file_url_new(incus->instance, guest_path, incus->project);
+	path = incus_file_url_new(incus, guest_path);
 	if (!path) {
 		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
 		goto out;
@@ -817,7 +845,7 @@ static int incus_make_parents(struct incus *incus, const char *guest_path, bool 
 				continue;
 			missing = true;
 		}
-		r = incus_push(incus, prefix, true, NULL, 0);
+		r = incus_push(incus, prefix, true, false, NULL, 0);
 		if (r < 0)
 			return r;
 		if (strv_add(&incus->prepared, prefix) < 0)
@@ -840,7 +868,7 @@ static int incus_deliver(struct pikaci_transport *t, const char *guest_path, con
 	r = incus_make_parents(incus, guest_path, false);
 	if (r < 0)
 		return r;
-	r = incus_push(incus, guest_path, false, bytes, length);
+	r = incus_push(incus, guest_path, false, false, bytes, length);
 	if (r < 0)
 		return r;
 	if (strv_add(&incus->prepared, guest_path) < 0)
@@ -922,6 +950,9 @@ static void incus_drop_logs(struct incus *incus, const struct pikaci_incus_opera
 	}
 }
 
+static int incus_helper(struct incus *incus, const char *what, const char *program,
+                        const char *command, const char *id);
+
 /*
  * [D5]: the guest outlived the deadline; stop it as far as Incus lets us. *ret_final gets the
  * exec operation's end (and so its logs) when it ended.
@@ -934,7 +965,15 @@ static void incus_stop_guest(struct incus *incus, const char *operation,
 	char *path = NULL;
 	long http = 0;
 
-	if (incus->owned) {
+	if (incus->view) {
+		/* Overlay: the run's pid namespace dies; the instance goes on hosting other runs.
+		 */
+		incus_helper(incus, "stopping the timed-out guest", HELPER_PATH, "kill",
+		             incus->case_id);
+		incus_wait(incus, "waiting for the stopped exec", operation,
+		           fmin(monotonic_seconds() + SETTLE_SECONDS, incus->deadline), false,
+		           ret_final);
+	} else if (incus->owned) {
 		/* Ours: a forced stop ends every process in it; its files stay readable. */
 		body = json_pack("{s:s, s:b}", "action", "stop", "force", 1);
 		path = pikaci_incus_instance_url_new(incus->instance, "/state", incus->project);
@@ -1066,6 +1105,66 @@ static int incus_exec_output(struct incus *incus, const struct pikaci_incus_oper
 	return 0;
 }
 
+/*
+ * Overlay isolation: the helper runs a program, by incus->deadline. 0 when it exited 0, else
+ * fails with `what` and the helper's own words. Its output logs stay with the instance (they
+ * go when it is deleted): deleting them would cost two more requests a call.
+ */
+static int incus_helper(struct incus *incus, const char *what, const char *program,
+                        const char *command, const char *id)
+{
+	char *argv[] = { (char *)program, (char *)command, (char *)id, NULL };
+	struct pikaci_incus_response response = { 0 };
+	struct pikaci_incus_operation operation = { 0 };
+	bool truncated = false;
+	size_t length = 0;
+	char *err = NULL;
+	int r;
+
+	r = incus_exec_start(incus, argv, what, incus->deadline, &response);
+	if (r < 0)
+		goto out;
+	r = incus_wait(incus, what, response.operation, incus->deadline, true, &operation);
+	if (r == -ETIME)
+		r = pikaci_transport_fail(&incus->base, -ETIMEDOUT,
+		                          "%s: still running when the %.0f s bound of this phase "
+		                          "was spent",
+		                          what, incus->setup_seconds);
+	if (r < 0)
+		goto out;
+	if (operation.status_code == 200 && operation.has_return && operation.return_code == 0)
+		goto out;
+	if (operation.stderr_log)
+		incus_fetch_log(incus, operation.stderr_log, &err, &length, &truncated);
+	r = pikaci_transport_fail(&incus->base, -EIO, "%s in %s: %s %s exited %d: %.300s", what,
+	                          incus->instance, program, command,
+	                          operation.has_return ? operation.return_code : -1,
+	                          err && err[0] ? err : operation.err);
+out:
+	free(err);
+	pikaci_incus_operation_clear(&operation);
+	pikaci_incus_response_clear(&response);
+	return r;
+}
+
+/* Overlay isolation: argv as the helper runs it in the run's view (NULL: out of memory). */
+static char **overlay_argv_new(const struct incus *incus, char *const argv[])
+{
+	size_t n = 0;
+	char **all;
+
+	while (argv[n])
+		n++;
+	all = calloc(n + 4, sizeof(*all));
+	if (!all)
+		return NULL;
+	all[0] = (char *)HELPER_PATH;
+	all[1] = (char *)"run";
+	all[2] = incus->case_id;
+	memcpy(all + 3, argv, n * sizeof(*all));
+	return all;
+}
+
 static int incus_run(struct pikaci_transport *t, char *const argv[], double deadline,
                      pikaci_output_fn output, void *userdata, struct pikaci_transport_result *ret)
 {
@@ -1073,7 +1172,7 @@ static int incus_run(struct pikaci_transport *t, char *const argv[], double dead
 	struct pikaci_transport_result result = { 0 };
 	struct pikaci_incus_response response = { 0 };
 	struct pikaci_incus_operation operation = { 0 };
-	char what[PATH_MAX + 64];
+	char what[PATH_MAX + 64], **wrapped = NULL;
 	double started;
 	int r;
 
@@ -1081,9 +1180,13 @@ static int incus_run(struct pikaci_transport *t, char *const argv[], double dead
 	if (r < 0)
 		goto out;
 	snprintf(what, sizeof(what), "running %s in %s", argv[0], incus->instance);
+	if (incus->view && !(wrapped = overlay_argv_new(incus, argv))) {
+		r = pikaci_transport_fail(t, -ENOMEM, "out of memory");
+		goto out;
+	}
 	/* [D5]: the run, from the exec request on, has the caller's deadline. */
 	started = monotonic_seconds();
-	r = incus_exec_start(incus, argv, what, started + deadline, &response);
+	r = incus_exec_start(incus, wrapped ? wrapped : argv, what, started + deadline, &response);
 	if (r < 0)
 		goto out;
 	r = incus_exec_end(incus, what, response.operation, started, deadline, &operation, &result);
@@ -1100,6 +1203,7 @@ static int incus_run(struct pikaci_transport *t, char *const argv[], double dead
 	*ret = result;
 	memset(&result, 0, sizeof(result));
 out:
+	free(wrapped);
 	pikaci_transport_result_clear(&result);
 	pikaci_incus_operation_clear(&operation);
 	pikaci_incus_response_clear(&response);
@@ -1216,33 +1320,42 @@ static bool incus_instance_gone(struct incus *incus, const char *name)
 	return gone;
 }
 
+/* Stops an instance of ours hard and deletes it, waiting for both, each in half the phase. */
+static void incus_delete_instance(struct incus *incus, const char *name)
+{
+	json_t *body = json_pack("{s:s, s:b}", "action", "stop", "force", 1);
+	char *state = pikaci_incus_instance_url_new(name, "/state", incus->project);
+	char *path = pikaci_incus_instance_url_new(name, "", incus->project);
+	int r = -ENOMEM;
+
+	incus->deadline = monotonic_seconds() + incus->setup_seconds / 2;
+	if (body && state)
+		incus_operate(incus, "stopping the guest", "PUT", state, body);
+	incus->deadline = monotonic_seconds() + incus->setup_seconds / 2;
+	if (path)
+		r = incus_operate(incus, "deleting the guest", "DELETE", path, NULL);
+	/* Gone (or never made): the reaper can forget it; else it tries again at exit. */
+	if (r == 0 || r == -ENOENT || incus_instance_gone(incus, name))
+		reaper_note('-', name);
+	json_decref(body);
+	free(state);
+	free(path);
+}
+
 static void incus_free(struct pikaci_transport *t)
 {
 	struct incus *incus = (struct incus *)t;
 
 	if (!incus)
 		return;
-	if (incus->owned && incus->curl) {
-		/* Ours: stop it hard and delete it, waiting for both, each in half the phase. */
-		json_t *body = json_pack("{s:s, s:b}", "action", "stop", "force", 1);
-		char *state =
-		        pikaci_incus_instance_url_new(incus->instance, "/state", incus->project);
-		char *path = pikaci_incus_instance_url_new(incus->instance, "", incus->project);
-		int r = -ENOMEM;
-
+	/* A run's view in an instance hosting others goes; in one of ours, with the instance. */
+	if (incus->case_id && !incus->owned && incus->curl) {
 		incus->deadline = monotonic_seconds() + incus->setup_seconds / 2;
-		if (body && state)
-			incus_operate(incus, "stopping the guest", "PUT", state, body);
-		incus->deadline = monotonic_seconds() + incus->setup_seconds / 2;
-		if (path)
-			r = incus_operate(incus, "deleting the guest", "DELETE", path, NULL);
-		/* Gone (or never made): the reaper can forget it; else it tries again at exit. */
-		if (r == 0 || r == -ENOENT || incus_instance_gone(incus, incus->instance))
-			reaper_note('-', incus->instance);
-		json_decref(body);
-		free(state);
-		free(path);
+		incus_helper(incus, "removing the run's view", HELPER_PATH, "clean",
+		             incus->case_id);
 	}
+	if (incus->owned && incus->curl)
+		incus_delete_instance(incus, incus->instance);
 	if (incus->curl)
 		curl_easy_cleanup(incus->curl);
 	curl_global_cleanup();
@@ -1258,6 +1371,8 @@ static void incus_free(struct pikaci_transport *t)
 	free(incus->instance);
 	free(incus->instance_type);
 	pikaci_incus_image_clear(&incus->image);
+	free(incus->case_id);
+	free(incus->view);
 	free(incus);
 }
 
@@ -1430,26 +1545,107 @@ out:
 	return r;
 }
 
-/* A fresh container from the image alias, started; owned (deleted by free) once it exists. */
-static int incus_create(struct incus *incus, const char *alias)
+/* A name unlikely to collide: "PREFIXPID-N-XXXXXXXX" (instances: "pikaci-"). */
+static void unique_name(char *name, size_t size, const char *prefix)
 {
 	static unsigned counter;
 	unsigned char random_bytes[4] = { 0 };
+
+	if (getrandom(random_bytes, sizeof(random_bytes), 0) != (ssize_t)sizeof(random_bytes)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		memcpy(random_bytes, &ts.tv_nsec, sizeof(random_bytes));
+	}
+	snprintf(name, size, "%s%ld-%u-%02x%02x%02x%02x", prefix, (long)getpid(),
+	         __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED), random_bytes[0],
+	         random_bytes[1], random_bytes[2], random_bytes[3]);
+}
+
+/* "creating virtual machine NAME from image [SERVER ]ALIAS[ on TARGET]", for errors. */
+static void create_what(const struct incus *incus, const char *name, const char *alias, char *what,
+                        size_t size)
+{
+	snprintf(what, size, "creating %s %s from image %s%s%s%s%s",
+	         incus->instance_type ? "virtual machine" : "container", name,
+	         incus->source.server ? incus->source.server : "", incus->source.server ? " " : "",
+	         alias, incus->target ? " on " : "", incus->target ? incus->target : "");
+}
+
+/*
+ * Asks for an instance named `name` from the image alias (of this transport's type and image
+ * source, on incus->target), started: *ret_operation (NULL when Incus did it at once) is what
+ * to wait for. Ours from the moment it is asked for: a create
+ * that fails or hangs may still leave it behind, and deleting a name nobody else uses costs a
+ * 404 at worst.
+ */
+static int incus_create_start(struct incus *incus, const char *name, const char *alias,
+                              char **ret_operation)
+{
+	struct pikaci_incus_response response = { 0 };
+	char what[256];
+	json_t *body = NULL;
+	char *path = NULL;
+	int r;
+
+	body = incus_create_request_new(incus, name, alias);
+	path = pikaci_incus_create_url_new(incus->project, incus->target);
+	if (!body || !path) {
+		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+		goto out;
+	}
+	create_what(incus, name, alias, what, sizeof(what));
+	reaper_note('+', name);
+	r = incus_ask(incus, what, "POST", path, body, incus->deadline, &response);
+	if (r < 0)
+		goto out;
+	*ret_operation = NULL;
+	if (response.type == PIKACI_INCUS_ASYNC && !(*ret_operation = strdup(response.operation)))
+		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+out:
+	pikaci_incus_response_clear(&response);
+	json_decref(body);
+	free(path);
+	return r;
+}
+
+/* Waits for incus_create_start()'s operation to succeed. */
+static int incus_create_wait(struct incus *incus, const char *name, const char *operation)
+{
+	struct pikaci_incus_operation result = { 0 };
+	char what[256];
+	int r;
+
+	if (!operation)
+		return 0;
+	snprintf(what, sizeof(what), "creating %s %s",
+	         incus->instance_type ? "virtual machine" : "container", name);
+	r = incus_wait(incus, what, operation, incus->deadline, false, &result);
+	if (r == -ETIME)
+		r = pikaci_transport_fail(&incus->base, -ETIMEDOUT,
+		                          "%s: operation %s still running when the %.0f s bound of "
+		                          "this phase was spent",
+		                          what, operation, incus->setup_seconds);
+	else if (r == 0 && result.status_code != 200)
+		r = pikaci_transport_fail(&incus->base, -EIO, "%s: operation %s ended %s (%d): %s",
+		                          what, operation, result.status, result.status_code,
+		                          result.err);
+	pikaci_incus_operation_clear(&result);
+	return r;
+}
+
+/*
+ * A fresh instance from the image alias (on incus->target), started, a VM's agent waited for;
+ * owned (deleted by free) once it exists.
+ */
+static int incus_create(struct incus *incus, const char *alias)
+{
 	char name[64], what[256];
 	json_t *body = NULL;
 	char *path = NULL;
 	int r;
 
-	if (getrandom(random_bytes, sizeof(random_bytes), 0) != (ssize_t)sizeof(random_bytes)) {
-		struct timespec ts;
-
-		/* A name only needs to be unlikely to collide. */
-		clock_gettime(CLOCK_REALTIME, &ts);
-		memcpy(random_bytes, &ts.tv_nsec, sizeof(random_bytes));
-	}
-	snprintf(name, sizeof(name), "pikaci-%ld-%u-%02x%02x%02x%02x", (long)getpid(),
-	         __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED), random_bytes[0],
-	         random_bytes[1], random_bytes[2], random_bytes[3]);
+	unique_name(name, sizeof(name), "pikaci-");
 	incus->instance = strdup(name);
 	body = incus_create_request_new(incus, name, alias);
 	path = pikaci_incus_create_url_new(incus->project, incus->target);
@@ -1457,10 +1653,7 @@ static int incus_create(struct incus *incus, const char *alias)
 		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
 		goto out;
 	}
-	snprintf(what, sizeof(what), "creating %s %s from image %s%s%s%s%s",
-	         incus->instance_type ? "virtual machine" : "container", name,
-	         incus->source.server ? incus->source.server : "", incus->source.server ? " " : "",
-	         alias, incus->target ? " on " : "", incus->target ? incus->target : "");
+	create_what(incus, name, alias, what, sizeof(what));
 	/*
 	 * Ours from the moment it is asked for: a create that fails or hangs may still leave it
 	 * behind, and deleting a name nobody else uses costs a 404 at worst.
@@ -1473,6 +1666,62 @@ static int incus_create(struct incus *incus, const char *alias)
 out:
 	json_decref(body);
 	free(path);
+	return r;
+}
+
+/*
+ * Overlay isolation: pushes the helper into the image's /tmp of a fresh instance and sets it
+ * up there (it hides itself under a tmpfs and unlinks the pushed copy: the image's files stay
+ * as they were).
+ */
+static int incus_helper_install(struct incus *incus)
+{
+	char path[96];
+	int r;
+
+	unique_name(path, sizeof(path), "/tmp/.pikaci-incus-case-");
+	r = incus_push(incus, path, false, true, pikaci_incus_case_helper,
+	               pikaci_incus_case_helper_size);
+	if (r < 0)
+		return r;
+	return incus_helper(incus, "setting up overlay isolation", path, "setup", NULL);
+}
+
+/*
+ * Overlay isolation: the run's view, in one of the pool's instances (picked by process id:
+ * each case of pikaci-conform is a process of its own) or in an instance of its own.
+ */
+static int incus_overlay_start(struct incus *incus, const struct pikaci_incus_options *options)
+{
+	char id[64];
+	size_t n = 0;
+	int r;
+
+	while (options->pool && options->pool[n])
+		n++;
+	if (n > 0) {
+		incus->instance = strdup(options->pool[(size_t)getpid() % n]);
+		if (!incus->instance)
+			return pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+	} else {
+		incus->target = pikaci_incus_target_next(options);
+		r = incus_create(incus, incus->image.alias);
+		if (r == 0)
+			r = incus_helper_install(incus);
+		if (r < 0)
+			return r;
+	}
+	unique_name(id, sizeof(id), "");
+	incus->case_id = strdup(id);
+	if (!incus->case_id || asprintf(&incus->view, "%s/%s/root", CASES_DIR, id) < 0) {
+		incus->view = NULL;
+		return pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+	}
+	r = incus_helper(incus, "preparing the run's view", HELPER_PATH, "prepare", id);
+	if (r < 0) {
+		free(incus->view);
+		incus->view = NULL;
+	}
 	return r;
 }
 
@@ -1646,9 +1895,14 @@ int pikaci_transport_incus_new(const struct pikaci_incus_options *options,
 	r = incus_connect(incus);
 	if (r < 0)
 		goto out;
-	incus->target = pikaci_incus_target_next(options);
-	r = options->instance ? incus_check_instance(incus)
-	                      : incus_create(incus, incus->image.alias);
+	/* A new instance goes on the next --target in turn (none for a pool's: they are made). */
+	if (options->instance)
+		r = incus_check_instance(incus);
+	else if (options->isolation == PIKACI_INCUS_CONTAINER) {
+		incus->target = pikaci_incus_target_next(options);
+		r = incus_create(incus, incus->image.alias);
+	} else
+		r = incus_overlay_start(incus, options);
 	if (r < 0)
 		goto out;
 	*ret = &incus->base;
@@ -1658,6 +1912,136 @@ out:
 		snprintf(errbuf, errsize, "%s", incus->base.error);
 		incus_free(&incus->base);
 	}
+	return r;
+}
+
+/* --- The pool of overlay isolation ---------------------------------------------------------- */
+
+/*
+ * Asks for method on every instance's URL + suffix at once, then waits for them all (each in
+ * the phase's bound). Best effort: what fails here, incus_delete_instance() tries again.
+ */
+static void incus_operate_all(struct incus *incus, char **names, const char *method,
+                              const char *suffix, const json_t *body)
+{
+	size_t n = 0;
+	char **operations;
+
+	while (names[n])
+		n++;
+	operations = calloc(n ? n : 1, sizeof(*operations));
+	if (!operations)
+		return;
+	incus->deadline = monotonic_seconds() + incus->setup_seconds / 2;
+	for (size_t i = 0; i < n; i++) {
+		struct pikaci_incus_response response = { 0 };
+		char *path = pikaci_incus_instance_url_new(names[i], suffix, incus->project);
+
+		if (path &&
+		    incus_ask(incus, "ending the pool", method, path, body, incus->deadline,
+		              &response) == 0 &&
+		    response.type == PIKACI_INCUS_ASYNC)
+			operations[i] = strdup(response.operation);
+		pikaci_incus_response_clear(&response);
+		free(path);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct pikaci_incus_operation operation = { 0 };
+
+		if (operations[i])
+			incus_wait(incus, "ending the pool", operations[i], incus->deadline, false,
+			           &operation);
+		pikaci_incus_operation_clear(&operation);
+		free(operations[i]);
+	}
+	free(operations);
+}
+
+void pikaci_incus_pool_free(const struct pikaci_incus_options *options, char **names)
+{
+	struct incus *incus = NULL;
+	char errbuf[256];
+
+	if (!names)
+		return;
+	/* Without a connection the reaper deletes them when the program ends. */
+	if (incus_alloc(options, &incus, errbuf, sizeof(errbuf)) == 0) {
+		json_t *stop = json_pack("{s:s, s:b}", "action", "stop", "force", 1);
+
+		/* All stopped at once, then all deleted at once: Incus does them side by side. */
+		if (stop)
+			incus_operate_all(incus, names, "PUT", "/state", stop);
+		incus_operate_all(incus, names, "DELETE", "", NULL);
+		json_decref(stop);
+		for (size_t i = 0; names[i]; i++)
+			incus_delete_instance(incus, names[i]);
+	}
+	if (incus)
+		incus_free(&incus->base);
+	for (size_t i = 0; names[i]; i++)
+		free(names[i]);
+	free(names);
+}
+
+int pikaci_incus_pool_new(const struct pikaci_incus_options *options, size_t n, char ***ret_names,
+                          char *errbuf, size_t errsize)
+{
+	struct incus *incus = NULL;
+	char **names = NULL, **operations = NULL, name[64];
+	int r;
+
+	if (!options->image || n == 0) {
+		snprintf(errbuf, errsize, "incus pool: needs an image and at least one instance");
+		return -EINVAL;
+	}
+	r = incus_alloc(options, &incus, errbuf, errsize);
+	if (r < 0)
+		goto out;
+	names = calloc(n + 1, sizeof(*names));
+	operations = calloc(n, sizeof(*operations));
+	if (!names || !operations) {
+		r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+		goto out;
+	}
+	r = incus_connect(incus);
+	/*
+	 * All asked for at once, then waited for: Incus makes them side by side. Each goes on
+	 * the next --target in turn, so the cases spread over the cluster's members.
+	 */
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		unique_name(name, sizeof(name), "pikaci-");
+		names[i] = strdup(name);
+		incus->target = pikaci_incus_target_next(options);
+		if (!names[i])
+			r = pikaci_transport_fail(&incus->base, -ENOMEM, "out of memory");
+		else
+			r = incus_create_start(incus, names[i], incus->image.alias, &operations[i]);
+	}
+	incus->target = NULL;
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = incus_create_wait(incus, names[i], operations[i]);
+	/* A VM's helper goes in through its agent: waited for first. */
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		incus->instance = names[i];
+		if (incus->instance_type)
+			r = incus_agent_wait(incus);
+		if (r == 0)
+			r = incus_helper_install(incus);
+		incus->instance = NULL;
+	}
+	if (r < 0)
+		goto out;
+	*ret_names = names;
+	names = NULL;
+out:
+	if (incus && r < 0)
+		snprintf(errbuf, errsize, "%s", incus->base.error);
+	if (incus)
+		incus_free(&incus->base);
+	for (size_t i = 0; operations && i < n; i++)
+		free(operations[i]);
+	free(operations);
+	pikaci_incus_pool_free(options, names);
 	return r;
 }
 

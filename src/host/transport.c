@@ -136,11 +136,16 @@ void pikaci_incus_option_set(struct pikaci_incus_options *options, int which, co
 		[PIKACI_INCUS_OPTION_REMOTE] = &options->remote,
 		[PIKACI_INCUS_OPTION_IMAGE_SERVER] = &options->image_server,
 		[PIKACI_INCUS_OPTION_IMAGE_PROTOCOL] = &options->image_protocol,
+		[PIKACI_INCUS_OPTION_ISOLATION] = &options->isolation_name,
 	};
 
 	if (which == PIKACI_INCUS_OPTION_TARGET)
 		pikaci_incus_target_add(options, value);
-	else if (which >= 0 && which < _PIKACI_INCUS_OPTION_MAX)
+	else if (which == PIKACI_INCUS_OPTION_ISOLATION) {
+		/* One not known stays in isolation_name: pikaci_incus_options_problem() says so. */
+		options->isolation_name = value;
+		pikaci_incus_isolation_parse(value, &options->isolation);
+	} else if (which >= 0 && which < _PIKACI_INCUS_OPTION_MAX)
 		*slots[which] = value;
 }
 
@@ -150,14 +155,59 @@ const char *pikaci_incus_options_problem(const struct pikaci_incus_options *opti
 		return "give --socket or --url, not both";
 	if (options->url && (!options->cert || !options->key))
 		return "--url needs --cert and --key (a client certificate)";
+	if (options->isolation_name &&
+	    pikaci_incus_isolation_parse(options->isolation_name,
+	                                 &(enum pikaci_incus_isolation){ 0 }) < 0)
+		return "--incus-isolation must be overlay or container";
+	if (options->isolation_name && options->instance)
+		return "--incus-isolation goes with --incus-image, not an existing instance "
+		       "(--incus)";
 	return pikaci_incus_placement_problem(options);
+}
+
+int pikaci_incus_isolation_parse(const char *text, enum pikaci_incus_isolation *ret)
+{
+	if (strcmp(text, "overlay") == 0)
+		*ret = PIKACI_INCUS_OVERLAY;
+	else if (strcmp(text, "container") == 0)
+		*ret = PIKACI_INCUS_CONTAINER;
+	else
+		return -EINVAL;
+	return 0;
 }
 
 bool pikaci_incus_options_given(const struct pikaci_incus_options *options)
 {
 	return options->socket || options->url || options->cert || options->key || options->ca ||
 	       options->project || options->instance_type || options->remote ||
-	       options->image_server || options->image_protocol || options->n_targets > 0;
+	       options->image_server || options->image_protocol || options->n_targets > 0 ||
+	       options->isolation_name;
+}
+
+const char *pikaci_incus_option_given_name(const struct pikaci_incus_options *options)
+{
+	const struct {
+		const char *name;
+		bool given;
+	} all[] = {
+		{ "--socket", options->socket },
+		{ "--url", options->url },
+		{ "--cert", options->cert },
+		{ "--key", options->key },
+		{ "--ca", options->ca },
+		{ "--project", options->project },
+		{ "--instance-type", options->instance_type },
+		{ "--remote", options->remote },
+		{ "--image-server", options->image_server },
+		{ "--image-protocol", options->image_protocol },
+		{ "--target", options->n_targets > 0 },
+		{ "--incus-isolation", options->isolation_name },
+	};
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (all[i].given)
+			return all[i].name;
+	return NULL;
 }
 
 void pikaci_guest_argv_free(char **argv)

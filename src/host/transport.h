@@ -132,7 +132,39 @@ struct pikaci_incus_options {
 	const char *targets[PIKACI_INCUS_TARGETS_MAX]; /* cluster members or "@group"s */
 	size_t n_targets;         /* how many --target; beyond the array's size: refused */
 	unsigned *target_counter; /* shared with forked workers: the round-robin's next turn */
+	/* With image: how each run gets its fresh, unmodified view of the image (--incus-isolation,
+	 * as given in isolation_name; NULL: the default). */
+	const char *isolation_name;
+	enum pikaci_incus_isolation {
+		/*
+		 * The default: the run in an overlay (lower layer: the root of a running instance
+		 * of the image, never written to; upper: a fresh tmpfs folder) in its own mount
+		 * and pid namespaces, made by a static helper pushed into the instance
+		 * (src/sandbox/incus-case.c). The instance is one of `pool`, else one of its own.
+		 */
+		PIKACI_INCUS_OVERLAY,
+		/* A fresh container from the image for every run, deleted afterwards. */
+		PIKACI_INCUS_CONTAINER,
+	} isolation;
+	/* Overlay: running instances pikaci_incus_pool_new() set up (NULL-terminated); NULL:
+	 * the transport makes and deletes an instance of its own. */
+	char *const *pool;
 };
+
+/* "overlay" or "container" as an isolation; -EINVAL for anything else. */
+int pikaci_incus_isolation_parse(const char *text, enum pikaci_incus_isolation *ret);
+
+/*
+ * Overlay isolation for many runs: n instances from options->image, started and set up to
+ * host runs side by side (a run in any of them is as fresh as in a container of its own; more
+ * instances spread the runs, over a cluster's members too), all created at once.
+ * *ret_names (NULL-terminated, each its own allocation) goes into options->pool; free it with
+ * pikaci_incus_pool_free(), which deletes the instances (the reaper does when the program
+ * dies first). Negative with errbuf saying why; nothing is left behind then.
+ */
+int pikaci_incus_pool_new(const struct pikaci_incus_options *options, size_t n, char ***ret_names,
+                          char *errbuf, size_t errsize);
+void pikaci_incus_pool_free(const struct pikaci_incus_options *options, char **names);
 
 /*
  * How long the incus transport may take, whatever the server does (CONTRACT §1 [D5] bounds
@@ -157,9 +189,9 @@ struct pikaci_incus_options {
 /*
  * The connection options both programs take, in this order: --socket, --url, --cert, --key,
  * --ca, --project, and issue 12's --instance-type, --remote, --image-server, --image-protocol,
- * --target (repeatable). PIKACI_INCUS_GETOPT(base) gives their struct option entries with the
- * values base + 0 ... base + _PIKACI_INCUS_OPTION_MAX - 1; pikaci_incus_option_set() stores
- * one.
+ * --target (repeatable), and issue 12's --incus-isolation. PIKACI_INCUS_GETOPT(base) gives
+ * their struct option entries with the values base + 0 ... base + _PIKACI_INCUS_OPTION_MAX - 1;
+ * pikaci_incus_option_set() stores one.
  */
 enum {
 	PIKACI_INCUS_OPTION_SOCKET,
@@ -173,24 +205,26 @@ enum {
 	PIKACI_INCUS_OPTION_IMAGE_SERVER,
 	PIKACI_INCUS_OPTION_IMAGE_PROTOCOL,
 	PIKACI_INCUS_OPTION_TARGET,
+	PIKACI_INCUS_OPTION_ISOLATION,
 	_PIKACI_INCUS_OPTION_MAX,
 };
-#define PIKACI_INCUS_GETOPT(base)                                                             \
-	{ "socket", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_SOCKET },           \
-	        { "url", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_URL },         \
-	        { "cert", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_CERT },       \
-	        { "key", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_KEY },         \
-	        { "ca", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_CA },           \
-	        { "project", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_PROJECT }, \
-	        { "instance-type", required_argument, NULL,                                   \
-		  (base) + PIKACI_INCUS_OPTION_INSTANCE_TYPE },                               \
-	        { "remote", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_REMOTE },   \
-	        { "image-server", required_argument, NULL,                                    \
-		  (base) + PIKACI_INCUS_OPTION_IMAGE_SERVER },                                \
-	        { "image-protocol", required_argument, NULL,                                  \
-		  (base) + PIKACI_INCUS_OPTION_IMAGE_PROTOCOL },                              \
-	{                                                                                     \
-		"target", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_TARGET        \
+#define PIKACI_INCUS_GETOPT(base)                                                                  \
+	{ "socket", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_SOCKET },                \
+	        { "url", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_URL },              \
+	        { "cert", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_CERT },            \
+	        { "key", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_KEY },              \
+	        { "ca", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_CA },                \
+	        { "project", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_PROJECT },      \
+	        { "instance-type", required_argument, NULL,                                        \
+		  (base) + PIKACI_INCUS_OPTION_INSTANCE_TYPE },                                    \
+	        { "remote", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_REMOTE },        \
+	        { "image-server", required_argument, NULL,                                         \
+		  (base) + PIKACI_INCUS_OPTION_IMAGE_SERVER },                                     \
+	        { "image-protocol", required_argument, NULL,                                       \
+		  (base) + PIKACI_INCUS_OPTION_IMAGE_PROTOCOL },                                   \
+	        { "target", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_TARGET },        \
+	{                                                                                          \
+		"incus-isolation", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_ISOLATION \
 	}
 /* Their help lines (after --project's), the same in both programs' usage. */
 /* clang-format off */
@@ -203,13 +237,19 @@ enum {
 	"                      (or: --incus-image REMOTE:ALIAS, an image remote of config.yml)\n" \
 	"  --image-protocol P  the image server's: simplestreams (default) or incus\n"             \
 	"  --target MEMBER     create instances on this cluster member, or @GROUP; repeated:\n"  \
-	"                      each new instance on the next one in turn\n"
+	"                      each new instance on the next one in turn\n"                     \
+	"  --incus-isolation overlay|container\n"                                                \
+	"                      with --incus-image, how each run sees a fresh image: overlay\n"  \
+	"                      (default), an overlay of its own over a running instance of\n"  \
+	"                      the image; container, a fresh container per run\n"
 /* clang-format on */
 void pikaci_incus_option_set(struct pikaci_incus_options *options, int which, const char *value);
 /* NULL when the connection options go together, else what is wrong with them. */
 const char *pikaci_incus_options_problem(const struct pikaci_incus_options *options);
 /* Whether any connection option was given. */
 bool pikaci_incus_options_given(const struct pikaci_incus_options *options);
+/* The first connection option given, as typed ("--target"), for a usage error; NULL: none. */
+const char *pikaci_incus_option_given_name(const struct pikaci_incus_options *options);
 
 /*
  * The guest's command line as both programs build it: the words of wrapper (the value of

@@ -113,13 +113,17 @@ static double server_start(struct fixture *f, const char *mode)
 	return monotonic_seconds();
 }
 
-/* A fresh container from an image through the fake, each phase bounded by SETUP. */
+/*
+ * A fresh container from an image through the fake, each phase bounded by SETUP (the fake
+ * knows containers, not the overlay isolation's helper).
+ */
 static int transport_new(struct fixture *f)
 {
 	struct pikaci_incus_options options = {
 		.socket = f->socket,
 		.image = "pikaci-lane",
 		.setup_seconds = SETUP,
+		.isolation = PIKACI_INCUS_CONTAINER,
 	};
 
 	return pikaci_transport_incus_new(&options, &f->t, f->errbuf, sizeof(f->errbuf));
