@@ -645,11 +645,7 @@ int compare_main(int argc, char **argv)
 	opterr = 0; /* said below, naming the word as typed */
 	while ((c = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
 		if (c == '?' || c == ':') {
-			const char *word = argv[optind - 1];
-
-			fprintf(stderr, "pikaci-conform compare: %s '%.*s'\n",
-			        c == ':' ? "a value is missing after" : "unknown option",
-			        (int)strcspn(word, "="), word);
+			option_problem("pikaci-conform compare", c, argv);
 			return compare_usage_hint();
 		}
 		if (c == 'h') {

@@ -350,25 +350,6 @@ static int option_set(struct options *opt, int c, char *arg, bool *profile_given
 	}
 }
 
-/*
- * What getopt_long() (opterr 0, optstring starting with ':') refused: an unknown option or one
- * without its value, named as typed. Always -EINVAL.
- */
-static int option_problem(int c, char **argv)
-{
-	const char *word = argv[optind - 1];
-	int length = (int)strcspn(word, "=");
-
-	if (optopt > 0 && optopt < 256 && strncmp(word, "--", 2) != 0)
-		fprintf(stderr, "pikaci-conform: %s option '-%c'\n",
-		        c == ':' ? "a value is missing after" : "unknown", optopt);
-	else if (c == ':')
-		fprintf(stderr, "pikaci-conform: a value is missing after '%.*s'\n", length, word);
-	else
-		fprintf(stderr, "pikaci-conform: unknown option '%.*s'\n", length, word);
-	return -EINVAL;
-}
-
 /* 0 when path is an executable regular file, else -ENOENT or -EACCES. */
 static int executable_at(const char *path)
 {
@@ -512,7 +493,7 @@ int options_parse(int argc, char **argv, struct options *opt)
 		return r;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:j:h", long_options, NULL)) != -1) {
-		r = c == '?' || c == ':' ? option_problem(c, argv)
+		r = c == '?' || c == ':' ? option_problem("pikaci-conform", c, argv)
 		                         : option_set(opt, c, optarg, &profile_given);
 		if (r < 0)
 			return usage_hint(r);

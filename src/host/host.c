@@ -266,25 +266,6 @@ static int option_set(struct host_options *opt, int c, const char *arg)
 	}
 }
 
-/*
- * What getopt_long() (opterr 0, optstring starting with ':') refused: an unknown option or one
- * without its value, named as typed. Always -EINVAL.
- */
-static int option_problem(int c, char **argv)
-{
-	const char *word = argv[optind - 1];
-	int length = (int)strcspn(word, "=");
-
-	if (optopt > 0 && optopt < 256 && strncmp(word, "--", 2) != 0)
-		fprintf(stderr, "pikaci-host: %s option '-%c'\n",
-		        c == ':' ? "a value is missing after" : "unknown", optopt);
-	else if (c == ':')
-		fprintf(stderr, "pikaci-host: a value is missing after '%.*s'\n", length, word);
-	else
-		fprintf(stderr, "pikaci-host: unknown option '%.*s'\n", length, word);
-	return -EINVAL;
-}
-
 /* The first word is not `run` (nor --help or --version): named. Always -EINVAL. */
 static int subcommand_problem(int argc, char **argv)
 {
@@ -354,7 +335,8 @@ static int parse_options(int argc, char **argv, struct host_options *opt)
 	optind = 2;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
-		r = c == '?' || c == ':' ? option_problem(c, argv) : option_set(opt, c, optarg);
+		r = c == '?' || c == ':' ? option_problem("pikaci-host", c, argv)
+		                         : option_set(opt, c, optarg);
 		if (r < 0)
 			return r;
 	}

@@ -2,6 +2,7 @@
 /* shared.c - the helpers of shared.h: files, arrays, buffers, time, error text, sanitizing. */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -415,4 +416,18 @@ void coverage_flush(void)
 #ifdef PIKACI_COVERAGE
 	__gcov_dump();
 #endif
+}
+
+int option_problem(const char *program, int c, char *const *argv)
+{
+	const char *word = argv[optind - 1];
+	int length = (int)strcspn(word, "=");
+	const char *what = c == ':' ? "a value is missing after" : "unknown option";
+
+	/* A short option inside a cluster (-xj2) is named alone. */
+	if (optopt > 0 && optopt < 256 && strncmp(word, "--", 2) != 0)
+		fprintf(stderr, "%s: %s '-%c'\n", program, what, optopt);
+	else
+		fprintf(stderr, "%s: %s '%.*s'\n", program, what, length, word);
+	return -EINVAL;
 }

@@ -131,6 +131,13 @@ size_t text_sanitize_escaped(char *out, size_t size, const char *in, size_t leng
 bool text_is_valid(const char *in, size_t length);
 
 /*
+ * Says on stderr what getopt_long() (opterr 0, an optstring starting with ':') refused, as
+ * "PROGRAM: unknown option 'WORD'" or "PROGRAM: a value is missing after 'WORD'" (c is ':'),
+ * the word as typed without its "=VALUE". Always -EINVAL.
+ */
+int option_problem(const char *program, int c, char *const *argv);
+
+/*
  * Coverage builds: writes this process's gcov counters now, for a process about to die by a
  * signal or _exit(), which would not write them; nothing in other builds.
  */
