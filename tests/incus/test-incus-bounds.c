@@ -9,22 +9,16 @@
  */
 #include <errno.h>
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "fake-server.h"
 #include "pikaci-contract.h"
 #include "shared.h"
 #include "transport.h"
@@ -40,10 +34,7 @@
 static double time_scale = 1;
 
 struct fixture {
-	pid_t server;
-	char dir[40];
-	char socket[80];
-	char log[80];
+	struct fake_server server;
 	struct pikaci_transport *t;
 	struct pikaci_exchange exchange;
 	char errbuf[512];
@@ -55,11 +46,10 @@ static int setup(void **state)
 
 	if (!f)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/pikaci-fake-incus-XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (fake_server_init(&f->server) < 0) {
+		free(f);
 		return -1;
-	snprintf(f->socket, sizeof(f->socket), "%s/unix.socket", f->dir);
-	snprintf(f->log, sizeof(f->log), "%s/requests", f->dir);
+	}
 	*state = f;
 	return 0;
 }
@@ -70,47 +60,9 @@ static int teardown(void **state)
 
 	pikaci_exchange_clear(&f->exchange);
 	pikaci_transport_free(f->t);
-	if (f->server > 0) {
-		kill(f->server, SIGKILL);
-		waitpid(f->server, NULL, 0);
-	}
-	unlink(f->socket);
-	unlink(f->log);
-	rmdir(f->dir);
+	fake_server_clear(&f->server);
 	free(f);
 	return 0;
-}
-
-static bool server_listens(const struct fixture *f)
-{
-	struct sockaddr_un address = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool listens;
-
-	snprintf(address.sun_path, sizeof(address.sun_path), "%s", f->socket);
-	listens = fd >= 0 && connect(fd, (struct sockaddr *)&address, sizeof(address)) == 0;
-	if (fd >= 0)
-		close(fd);
-	return listens;
-}
-
-/* Starts fake-incus in this mode and waits for its socket; returns when it listened (s). */
-static double server_start(struct fixture *f, const char *mode)
-{
-	const char *fake = getenv("PIKACI_FAKE_INCUS");
-
-	assert_non_null(fake);
-	f->server = fork();
-	assert_true(f->server >= 0);
-	if (f->server == 0) {
-		execl(fake, fake, f->socket, mode, f->log, (char *)NULL);
-		_exit(127);
-	}
-	/* The socket file appears at bind(), before listen(): wait until a connection is taken. */
-	for (int i = 0; i < 200 && !server_listens(f); i++)
-		usleep(50000);
-	assert_true(server_listens(f));
-	return monotonic_seconds();
 }
 
 /*
@@ -120,7 +72,7 @@ static double server_start(struct fixture *f, const char *mode)
 static int transport_new(struct fixture *f)
 {
 	struct pikaci_incus_options options = {
-		.socket = f->socket,
+		.socket = f->server.socket,
 		.image = "pikaci-lane",
 		.setup_seconds = SETUP,
 		.isolation = PIKACI_INCUS_CONTAINER,
@@ -142,7 +94,7 @@ static void transport_end(struct fixture *f)
  */
 static int transport_against(struct fixture *f, const char *mode, double *ret_started)
 {
-	double started = server_start(f, mode);
+	double started = fake_server_start(&f->server, mode);
 
 	if (ret_started)
 		*ret_started = started;
@@ -160,45 +112,6 @@ static int exchange(struct fixture *f)
 	if (r < 0)
 		printf("# %s\n", pikaci_transport_error(f->t));
 	return r;
-}
-
-static bool line_contains(const char *line, const char *needle)
-{
-	return strstr(line, needle) != NULL;
-}
-
-/* A DELETE of a container itself, not of its logs. */
-static bool line_deletes_instance(const char *line, const char *prefix)
-{
-	return strncmp(line, prefix, strlen(prefix)) == 0 && !strchr(line + strlen(prefix), '/');
-}
-
-/* How many requests the server logged for which match(line, argument) holds. */
-static size_t requests_counted(const struct fixture *f, bool (*match)(const char *, const char *),
-                               const char *argument)
-{
-	FILE *log = fopen(f->log, "r");
-	char line[1024];
-	size_t count = 0;
-
-	if (!log)
-		return 0;
-	while (fgets(line, sizeof(line), log))
-		if (match(line, argument))
-			count++;
-	fclose(log);
-	return count;
-}
-
-/* How many requests the server saw whose line contains `needle`. */
-static size_t requests(const struct fixture *f, const char *needle)
-{
-	return requests_counted(f, line_contains, needle);
-}
-
-static size_t instance_deletes(const struct fixture *f)
-{
-	return requests_counted(f, line_deletes_instance, "DELETE /1.0/instances/");
 }
 
 static void assert_within(double started, double bound)
@@ -221,7 +134,7 @@ static void test_well_behaved(void **state)
 	assert_string_equal(f->exchange.run.out, "hello\n");
 	assert_int_equal(f->exchange.files[PIKACI_FILE_RESULT].error, -ENOENT);
 	transport_end(f);
-	assert_int_equal(instance_deletes(f), 1);
+	assert_int_equal(fake_server_instance_deletes(&f->server), 1);
 }
 
 /* Connects, sends the request, and no answer ever comes: the set-up bound ends it. */
@@ -254,7 +167,7 @@ static void test_hung_create(void **state)
 	assert_int_equal(transport_against(f, "hung-create", &started), -ETIMEDOUT);
 	assert_within(started, 2 * SETUP);
 	assert_non_null(strstr(f->errbuf, "creating container"));
-	assert_int_equal(instance_deletes(f), 1);
+	assert_int_equal(fake_server_instance_deletes(&f->server), 1);
 }
 
 /*
@@ -289,10 +202,10 @@ static void test_fast_wait(void **state)
 	transport_end(f);
 	assert_within(started, DEADLINE + 3 * SETUP + PIKACI_INCUS_WAIT_SLACK);
 	/* The run and the settling after the stop: at most 4 a second, and backing off. */
-	waits = requests(f, "/wait?timeout=");
+	waits = fake_server_requests(&f->server, "/wait?timeout=");
 	printf("# %zu /wait requests in %.1f s\n", waits, monotonic_seconds() - started);
 	assert_true(waits <= (size_t)(4 * (DEADLINE + SETUP) + 4));
-	assert_int_equal(instance_deletes(f), 1);
+	assert_int_equal(fake_server_instance_deletes(&f->server), 1);
 }
 
 /* The bound itself is checked: not NaN, infinite or negative. */
@@ -300,7 +213,7 @@ static void test_bad_bound(void **state)
 {
 	struct fixture *f = *state;
 	struct pikaci_incus_options options = {
-		.socket = f->socket,
+		.socket = f->server.socket,
 		.image = "pikaci-lane",
 	};
 	const double bad[] = { -1, 1e308 * 10, 0.0 / 0.0, 86401 };
@@ -316,7 +229,6 @@ static void test_bad_bound(void **state)
 
 int main(void)
 {
-	const char *scale = getenv("PIKACI_TIME_SCALE");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_well_behaved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stalled_connect, setup, teardown),
@@ -327,11 +239,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_bound, setup, teardown),
 	};
 
-	if (scale && atof(scale) >= 1 && atof(scale) <= 100)
-		time_scale = atof(scale);
-	if (access("/usr/bin/python3", X_OK) < 0) {
-		printf("1..0 # SKIP the fake Incus server needs /usr/bin/python3\n");
+	time_scale = fake_server_time_scale();
+	if (!fake_server_runnable())
 		return 77;
-	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

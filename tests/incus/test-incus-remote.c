@@ -9,22 +9,18 @@
  */
 #include <errno.h>
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "fake-server.h"
+#include "shared.h"
 #include "transport.h"
 
 #define SETUP  (5.0 * time_scale)
@@ -33,11 +29,8 @@
 static double time_scale = 1;
 
 struct fixture {
-	pid_t server;
-	char dir[40];
-	char socket[80];
-	char log[80];
-	char conf[96];
+	struct fake_server server;
+	char conf[96]; /* config.yml in the server's folder, for test_remote's INCUS_CONF */
 	struct pikaci_transport *t;
 	char errbuf[512];
 };
@@ -48,12 +41,11 @@ static int setup(void **state)
 
 	if (!f)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/pikaci-fake-incus-XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (fake_server_init(&f->server) < 0) {
+		free(f);
 		return -1;
-	snprintf(f->socket, sizeof(f->socket), "%s/unix.socket", f->dir);
-	snprintf(f->log, sizeof(f->log), "%s/requests", f->dir);
-	snprintf(f->conf, sizeof(f->conf), "%s/config.yml", f->dir);
+	}
+	snprintf(f->conf, sizeof(f->conf), "%s/config.yml", f->server.dir);
 	*state = f;
 	return 0;
 }
@@ -63,97 +55,18 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	pikaci_transport_free(f->t);
-	if (f->server > 0) {
-		kill(f->server, SIGKILL);
-		waitpid(f->server, NULL, 0);
-	}
-	unlink(f->socket);
-	unlink(f->log);
 	unlink(f->conf);
-	rmdir(f->dir);
+	fake_server_clear(&f->server);
 	unsetenv("INCUS_CONF");
 	free(f);
 	return 0;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static bool server_listens(const struct fixture *f)
-{
-	struct sockaddr_un address = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool listens;
-
-	snprintf(address.sun_path, sizeof(address.sun_path), "%s", f->socket);
-	listens = fd >= 0 && connect(fd, (struct sockaddr *)&address, sizeof(address)) == 0;
-	if (fd >= 0)
-		close(fd);
-	return listens;
-}
-
-/* Starts fake-incus in this mode and waits for its socket. */
-static void server_start(struct fixture *f, const char *mode)
-{
-	const char *fake = getenv("PIKACI_FAKE_INCUS");
-
-	assert_non_null(fake);
-	f->server = fork();
-	assert_true(f->server >= 0);
-	if (f->server == 0) {
-		execl(fake, fake, f->socket, mode, f->log, (char *)NULL);
-		_exit(127);
-	}
-	/* The socket file appears at bind(), before listen(): wait until a connection is taken. */
-	for (int i = 0; i < 200 && !server_listens(f); i++)
-		usleep(50000);
-	assert_true(server_listens(f));
-}
-
-/* How many requests the server saw whose line contains `needle`. */
-static size_t requests(const struct fixture *f, const char *needle)
-{
-	FILE *log = fopen(f->log, "r");
-	char line[1024];
-	size_t count = 0;
-
-	if (!log)
-		return 0;
-	while (fgets(line, sizeof(line), log))
-		if (strstr(line, needle))
-			count++;
-	fclose(log);
-	return count;
-}
-
-/* How many DELETEs of a container itself (not of its logs) the server saw. */
-static size_t instance_deletes(const struct fixture *f)
-{
-	static const char prefix[] = "DELETE /1.0/instances/";
-	FILE *log = fopen(f->log, "r");
-	char line[1024];
-	size_t count = 0;
-
-	if (!log)
-		return 0;
-	while (fgets(line, sizeof(line), log))
-		if (strncmp(line, prefix, strlen(prefix)) == 0 &&
-		    !strchr(line + strlen(prefix), '/'))
-			count++;
-	fclose(log);
-	return count;
 }
 
 /* The n-th (from 0) logged line containing needle, copied into line; false when none. */
 static bool request_line(const struct fixture *f, const char *needle, size_t n, char *line,
                          size_t size)
 {
-	FILE *log = fopen(f->log, "r");
+	FILE *log = fopen(f->server.log, "r");
 	bool found = false;
 
 	if (!log)
@@ -168,7 +81,7 @@ static bool request_line(const struct fixture *f, const char *needle, size_t n, 
 /* Where in the log (line number from 0) the first line containing needle is; -1: nowhere. */
 static long request_index(const struct fixture *f, const char *needle, bool last)
 {
-	FILE *log = fopen(f->log, "r");
+	FILE *log = fopen(f->server.log, "r");
 	char line[4096];
 	long index = -1;
 
@@ -198,19 +111,19 @@ static void test_container(void **state)
 {
 	struct fixture *f = *state;
 	struct pikaci_incus_options options = {
-		.socket = f->socket,
+		.socket = f->server.socket,
 		.image = "pikaci-lane",
 		.setup_seconds = SETUP,
 	};
 	char line[4096];
 
-	server_start(f, "ok");
+	fake_server_start(&f->server, "ok");
 	assert_int_equal(transport_new(f, &options), 0);
 	assert_true(request_line(f, "BODY ", 0, line, sizeof(line)));
 	assert_non_null(strstr(line, "\"type\":\"container\""));
 	assert_non_null(strstr(line, "\"source\":{\"type\":\"image\",\"alias\":\"pikaci-lane\"}"));
-	assert_int_equal(requests(f, "/state\n"), 0);
-	assert_int_equal(requests(f, "POST /1.0/instances\n"), 1);
+	assert_int_equal(fake_server_requests(&f->server, "/state\n"), 0);
+	assert_int_equal(fake_server_requests(&f->server, "POST /1.0/instances\n"), 1);
 }
 
 /* A VM whose agent answers at the 4th poll: nothing reaches it before that. */
@@ -218,7 +131,7 @@ static void test_vm_agent_late(void **state)
 {
 	struct fixture *f = *state;
 	struct pikaci_incus_options options = {
-		.socket = f->socket,
+		.socket = f->server.socket,
 		.image = "pikaci-lane",
 		.setup_seconds = SETUP,
 		.agent_seconds = SETUP,
@@ -228,12 +141,12 @@ static void test_vm_agent_late(void **state)
 	char *argv[] = { "/bin/true", NULL };
 	struct pikaci_transport_result result = { 0 };
 
-	server_start(f, "vm-late");
+	fake_server_start(&f->server, "vm-late");
 	assert_int_equal(transport_new(f, &options), 0);
 	assert_true(request_line(f, "BODY ", 0, line, sizeof(line)));
 	assert_non_null(strstr(line, "\"type\":\"virtual-machine\""));
-	assert_int_equal(requests(f, "GET /1.0/instances/pikaci-"), 4);
-	assert_int_equal(requests(f, "/state\n"), 4);
+	assert_int_equal(fake_server_requests(&f->server, "GET /1.0/instances/pikaci-"), 4);
+	assert_int_equal(fake_server_requests(&f->server, "/state\n"), 4);
 	/* Files and exec go through the agent: the fake refuses them before it answers. */
 	assert_int_equal(f->t->ops->deliver(f->t, "/srv/x", "x", 1), 0);
 	assert_int_equal(f->t->ops->run(f->t, argv, 5, NULL, NULL, &result), 0);
@@ -248,7 +161,7 @@ static void test_vm_agent_never(void **state)
 {
 	struct fixture *f = *state;
 	struct pikaci_incus_options options = {
-		.socket = f->socket,
+		.socket = f->server.socket,
 		.image = "pikaci-lane",
 		.setup_seconds = SETUP,
 		.agent_seconds = 1.5 * time_scale,
@@ -258,21 +171,21 @@ static void test_vm_agent_never(void **state)
 	double started;
 	size_t polls;
 
-	server_start(f, "vm-never");
-	started = now();
+	fake_server_start(&f->server, "vm-never");
+	started = monotonic_seconds();
 	assert_int_equal(transport_new(f, &options), -ETIMEDOUT);
-	printf("# took %.2f s\n", now() - started);
-	assert_true(now() - started <= 1.5 * time_scale + SETUP + MARGIN);
+	printf("# took %.2f s\n", monotonic_seconds() - started);
+	assert_true(monotonic_seconds() - started <= 1.5 * time_scale + SETUP + MARGIN);
 	assert_non_null(strstr(f->errbuf, "virtual machine pikaci-"));
 	snprintf(expected, sizeof(expected), "Incus agent did not answer within %.1f s",
 	         options.agent_seconds);
 	assert_non_null(strstr(f->errbuf, expected));
-	polls = requests(f, "/state\n");
+	polls = fake_server_requests(&f->server, "/state\n");
 	printf("# %zu polls\n", polls);
 	/* Twice a second, and one more at the deadline. */
 	assert_true(polls >= 2 && polls <= (size_t)(2 * options.agent_seconds) + 2);
-	assert_int_equal(requests(f, "/exec"), 0);
-	assert_int_equal(instance_deletes(f), 1);
+	assert_int_equal(fake_server_requests(&f->server, "/exec"), 0);
+	assert_int_equal(fake_server_instance_deletes(&f->server), 1);
 }
 
 /* Several --target: each new instance asks for the next member in turn. */
@@ -280,7 +193,7 @@ static void test_targets(void **state)
 {
 	struct fixture *f = *state;
 	struct pikaci_incus_options options = {
-		.socket = f->socket,
+		.socket = f->server.socket,
 		.image = "pikaci-lane",
 		.setup_seconds = SETUP,
 	};
@@ -289,7 +202,7 @@ static void test_targets(void **state)
 
 	pikaci_incus_option_set(&options, PIKACI_INCUS_OPTION_TARGET, "m1");
 	pikaci_incus_option_set(&options, PIKACI_INCUS_OPTION_TARGET, "@arm");
-	server_start(f, "ok");
+	fake_server_start(&f->server, "ok");
 	for (size_t i = 0; i < 3; i++) {
 		assert_int_equal(transport_new(f, &options), 0);
 		pikaci_transport_free(f->t);
@@ -307,7 +220,7 @@ static void test_image_server(void **state)
 {
 	struct fixture *f = *state;
 	struct pikaci_incus_options options = {
-		.socket = f->socket,
+		.socket = f->server.socket,
 		.image = "nixos/25.05",
 		.image_server = "https://images.example.org",
 		.image_protocol = "incus",
@@ -315,7 +228,7 @@ static void test_image_server(void **state)
 	};
 	char line[4096];
 
-	server_start(f, "ok");
+	fake_server_start(&f->server, "ok");
 	assert_int_equal(transport_new(f, &options), 0);
 	assert_true(request_line(f, "BODY ", 0, line, sizeof(line)));
 	printf("# %s", line);
@@ -349,10 +262,10 @@ static void test_remote(void **state)
 	        "    addr: https://mirror.example.org\n"
 	        "    protocol: simplestreams\n"
 	        "    public: true\n",
-	        f->socket);
+	        f->server.socket);
 	assert_int_equal(fclose(conf), 0);
-	setenv("INCUS_CONF", f->dir, 1);
-	server_start(f, "ok");
+	setenv("INCUS_CONF", f->server.dir, 1);
+	fake_server_start(&f->server, "ok");
 	assert_int_equal(transport_new(f, &options), 0);
 	assert_true(request_line(f, "POST /1.0/instances", 0, line, sizeof(line)));
 	assert_non_null(strstr(line, "?project=lab"));
@@ -377,15 +290,15 @@ static void test_existing_vm(void **state)
 {
 	struct fixture *f = *state;
 	struct pikaci_incus_options options = {
-		.socket = f->socket,
+		.socket = f->server.socket,
 		.instance = "vm-lab",
 		.setup_seconds = SETUP,
 		.agent_seconds = SETUP,
 	};
 
-	server_start(f, "vm-late");
+	fake_server_start(&f->server, "vm-late");
 	assert_int_equal(transport_new(f, &options), 0);
-	assert_int_equal(requests(f, "GET /1.0/instances/vm-lab/state\n"), 4);
+	assert_int_equal(fake_server_requests(&f->server, "GET /1.0/instances/vm-lab/state\n"), 4);
 	pikaci_transport_free(f->t);
 	f->t = NULL;
 	pikaci_incus_option_set(&options, PIKACI_INCUS_OPTION_TARGET, "m1");
@@ -396,7 +309,6 @@ static void test_existing_vm(void **state)
 
 int main(void)
 {
-	const char *scale = getenv("PIKACI_TIME_SCALE");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_container, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vm_agent_late, setup, teardown),
@@ -407,11 +319,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_existing_vm, setup, teardown),
 	};
 
-	if (scale && atof(scale) >= 1 && atof(scale) <= 100)
-		time_scale = atof(scale);
-	if (access("/usr/bin/python3", X_OK) < 0) {
-		printf("1..0 # SKIP the fake Incus server needs /usr/bin/python3\n");
+	time_scale = fake_server_time_scale();
+	if (!fake_server_runnable())
 		return 77;
-	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
