@@ -185,6 +185,11 @@ static void replay_incus_options(FILE *out, const struct pikaci_incus_options *i
 		fprintf(out, " --target ");
 		shell_quote(out, incus->targets[i]);
 	}
+	for (size_t i = 0; i < incus->n_instance_config && i < PIKACI_INCUS_INSTANCE_CONFIG_MAX;
+	     i++) {
+		fprintf(out, " --instance-config ");
+		shell_quote(out, incus->instance_config[i]);
+	}
 }
 
 /* KEEP/ID/corpus/ID/: every file of the case's fixture folder, so replay.sh needs no corpus. */

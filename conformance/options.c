@@ -21,6 +21,7 @@ static const char usage_text[] =
 	"       pikaci-conform [OPTION...] --incus-image ALIAS [--socket PATH | --url URL\n"
 	"                      --cert FILE --key FILE [--ca FILE] | --remote NAME]\n"
 	"                      [--instance-type T] [--target MEMBER...]\n"
+	"                      [--instance-config KEY=VALUE...]\n"
 	"                      [--incus-isolation overlay|container] [-- GUEST [ARG...]]\n"
 	"       pikaci-conform [OPTION...] --guest NAME=COMMAND... [--incus-image ALIAS...]\n"
 	"       pikaci-conform --lint | --list | --coverage-report [--fixtures DIR]\n"

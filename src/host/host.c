@@ -94,6 +94,7 @@ static const char usage_text[] =
 	"                       [--socket PATH | --url URL --cert FILE --key FILE [--ca FILE]\n"
 	"                        | --remote NAME] [--instance-type T] [--target MEMBER]\n"
 	"                       [--incus-isolation overlay|container]\n"
+	"                       [--instance-config KEY=VALUE...]\n"
 	"\n"
 	"Runs one job through a guest as a CI host does: builds the version-2 request, delivers\n"
 	"it to " PIKACI_REQUEST_PATH ", runs the guest (its output streams here),\n"
@@ -117,7 +118,9 @@ static const char usage_text[] =
 	"  --url URL           or a remote Incus over HTTPS, with --cert, --key and --ca\n"
 	"  --project NAME      the Incus project\n"
 	PIKACI_INCUS_USAGE
-	"  -h, --help, --version\n"
+	"  -h, --help, --version\n";
+/* Apart: one string literal is at most 4095 bytes (-Werror=overlength-strings). */
+static const char usage_status_text[] =
 	"\n"
 	"Exit status and verdicts:\n"
 	"  0 passed            result.json: completed, exit code 0\n"
@@ -254,6 +257,7 @@ static int option_set(struct host_options *opt, int c, const char *arg)
 		return 0;
 	case 'h':
 		fputs(usage_text, stdout);
+		fputs(usage_status_text, stdout);
 		exit(0);
 	case OPT_VERSION:
 		version_print();
@@ -301,7 +305,8 @@ static int options_check(struct host_options *opt)
 		                  strcmp(name, "--image-server") == 0 ||
 		                  strcmp(name, "--image-protocol") == 0 ||
 		                  strcmp(name, "--target") == 0 ||
-		                  strcmp(name, "--incus-isolation") == 0;
+		                  strcmp(name, "--incus-isolation") == 0 ||
+		                  strcmp(name, "--instance-config") == 0;
 
 		fprintf(stderr, "pikaci-host: %s goes with %s\n", name,
 		        image_only ? "--incus-image" : "--incus or --incus-image");
@@ -326,6 +331,7 @@ static int parse_options(int argc, char **argv, struct host_options *opt)
 	if (argc < 2 || strcmp(argv[1], "run") != 0) {
 		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 			fputs(usage_text, stdout);
+			fputs(usage_status_text, stdout);
 			exit(0);
 		}
 		if (argc >= 2 && strcmp(argv[1], "--version") == 0)

@@ -442,6 +442,35 @@ json_t *pikaci_incus_instance_request_new(const char *name, const char *type,
 	return request;
 }
 
+int pikaci_incus_instance_request_config(json_t *request, const char *const config[], size_t n)
+{
+	json_t *object;
+
+	if (n == 0)
+		return 0;
+	object = json_object();
+	if (!object)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const char *equals = strchr(config[i], '=');
+		char *key;
+		int r;
+
+		if (!equals) {
+			json_decref(object);
+			return -EINVAL;
+		}
+		key = strndup(config[i], (size_t)(equals - config[i]));
+		r = key ? json_object_set_new(object, key, json_string(equals + 1)) : -1;
+		free(key);
+		if (r < 0) {
+			json_decref(object);
+			return -ENOMEM;
+		}
+	}
+	return json_object_set_new(request, "config", object) < 0 ? -ENOMEM : 0;
+}
+
 char *pikaci_incus_create_url_new(const char *project, const char *target)
 {
 	struct text text = { 0 };

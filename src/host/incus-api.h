@@ -121,6 +121,11 @@ struct pikaci_incus_source {
  */
 json_t *pikaci_incus_instance_request_new(const char *name, const char *type,
                                           const struct pikaci_incus_source *source);
+/*
+ * Adds "config":{KEY:VALUE,...} to a create request from n words KEY=VALUE (--instance-config,
+ * as `incus launch -c`; a later KEY wins). 0, -EINVAL for a word without '=', -ENOMEM.
+ */
+int pikaci_incus_instance_request_config(json_t *request, const char *const config[], size_t n);
 /* "/1.0/instances", with ?project= and &target= (a cluster member or "@group") when given. */
 char *pikaci_incus_create_url_new(const char *project, const char *target);
 

@@ -76,6 +76,9 @@ struct incus {
 	struct pikaci_incus_source source; /* borrowed from image */
 	struct pikaci_incus_image image;   /* the resolved image argument */
 	const char *target;                /* borrowed from the options; NULL: none */
+	/* --instance-config KEY=VALUE words, borrowed from the options */
+	const char *config[PIKACI_INCUS_INSTANCE_CONFIG_MAX];
+	size_t n_config;
 	double agent_seconds;
 	/* Overlay isolation: the run's folder in the instance and its view (guest paths are
 	 * under it); a prepared view is cleaned by free(). */
@@ -1475,9 +1478,16 @@ static json_t *incus_create_request_new(const struct incus *incus, const char *n
                                         const char *alias)
 {
 	struct pikaci_incus_source source = incus->source;
+	json_t *request;
 
 	source.alias = alias;
-	return pikaci_incus_instance_request_new(name, incus->instance_type, &source);
+	request = pikaci_incus_instance_request_new(name, incus->instance_type, &source);
+	if (request &&
+	    pikaci_incus_instance_request_config(request, incus->config, incus->n_config) < 0) {
+		json_decref(request);
+		return NULL;
+	}
+	return request;
 }
 
 /*
@@ -1775,6 +1785,11 @@ static int incus_alloc(const struct pikaci_incus_options *options, struct incus 
 		incus->source.protocol = image.protocol;
 		memset(&image, 0, sizeof(image));
 		incus->ca_pinned = options->ca_pinned;
+		incus->n_config = options->n_instance_config < PIKACI_INCUS_INSTANCE_CONFIG_MAX
+		                          ? options->n_instance_config
+		                          : PIKACI_INCUS_INSTANCE_CONFIG_MAX;
+		memcpy(incus->config, options->instance_config,
+		       incus->n_config * sizeof(incus->config[0]));
 		incus->agent_seconds = options->agent_seconds > 0 ? options->agent_seconds
 		                                                  : PIKACI_INCUS_AGENT_SECONDS;
 		if (r == 0 && options->instance_type &&

@@ -141,7 +141,12 @@ void pikaci_incus_option_set(struct pikaci_incus_options *options, int which, co
 
 	if (which == PIKACI_INCUS_OPTION_TARGET)
 		pikaci_incus_target_add(options, value);
-	else if (which == PIKACI_INCUS_OPTION_ISOLATION) {
+	else if (which == PIKACI_INCUS_OPTION_INSTANCE_CONFIG) {
+		/* Too many are counted: pikaci_incus_options_problem() says so. */
+		if (options->n_instance_config < PIKACI_INCUS_INSTANCE_CONFIG_MAX)
+			options->instance_config[options->n_instance_config] = value;
+		options->n_instance_config++;
+	} else if (which == PIKACI_INCUS_OPTION_ISOLATION) {
 		/* One not known stays in isolation_name: pikaci_incus_options_problem() says so. */
 		options->isolation_name = value;
 		pikaci_incus_isolation_parse(value, &options->isolation);
@@ -149,8 +154,45 @@ void pikaci_incus_option_set(struct pikaci_incus_options *options, int which, co
 		*slots[which] = value;
 }
 
+/* What is wrong with the --instance-config words, naming the bad one; NULL: nothing. */
+static const char *instance_config_problem(const struct pikaci_incus_options *options)
+{
+	static const char key_characters[] = "abcdefghijklmnopqrstuvwxyz0123456789._-";
+	static char problem[320];
+
+	if (options->n_instance_config > PIKACI_INCUS_INSTANCE_CONFIG_MAX)
+		return "at most 32 --instance-config";
+	if (options->n_instance_config > 0 && options->instance)
+		return "--instance-config makes a new instance: not with an existing one (--incus)";
+	for (size_t i = 0; i < options->n_instance_config; i++) {
+		const char *word = options->instance_config[i];
+		const char *equals = strchr(word, '=');
+		size_t key_length = equals ? (size_t)(equals - word) : 0;
+
+		if (!equals)
+			snprintf(problem, sizeof(problem),
+			         "--instance-config '%.200s' is not KEY=VALUE", word);
+		else if (key_length == 0)
+			snprintf(problem, sizeof(problem), "--instance-config '%.200s' has no key",
+			         word);
+		else if (strspn(word, key_characters) != key_length)
+			snprintf(problem, sizeof(problem),
+			         "--instance-config '%.200s': a key is of a-z, 0-9, '.', '_' and "
+			         "'-'",
+			         word);
+		else
+			continue;
+		return problem;
+	}
+	return NULL;
+}
+
 const char *pikaci_incus_options_problem(const struct pikaci_incus_options *options)
 {
+	const char *config_problem = instance_config_problem(options);
+
+	if (config_problem)
+		return config_problem;
 	if (options->socket && options->url)
 		return "give --socket or --url, not both";
 	if (options->url && (!options->cert || !options->key))
@@ -181,7 +223,7 @@ bool pikaci_incus_options_given(const struct pikaci_incus_options *options)
 	return options->socket || options->url || options->cert || options->key || options->ca ||
 	       options->project || options->instance_type || options->remote ||
 	       options->image_server || options->image_protocol || options->n_targets > 0 ||
-	       options->isolation_name;
+	       options->isolation_name || options->n_instance_config > 0;
 }
 
 const char *pikaci_incus_option_given_name(const struct pikaci_incus_options *options)
@@ -202,6 +244,7 @@ const char *pikaci_incus_option_given_name(const struct pikaci_incus_options *op
 		{ "--image-protocol", options->image_protocol },
 		{ "--target", options->n_targets > 0 },
 		{ "--incus-isolation", options->isolation_name },
+		{ "--instance-config", options->n_instance_config > 0 },
 	};
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)

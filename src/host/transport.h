@@ -109,7 +109,8 @@ int pikaci_transport_local_new(char *const *writable_binds, struct pikaci_transp
 
 /* --- incus: a real Incus over its REST API ----------------------------------------------- */
 
-#define PIKACI_INCUS_TARGETS_MAX 64
+#define PIKACI_INCUS_TARGETS_MAX         64
+#define PIKACI_INCUS_INSTANCE_CONFIG_MAX 32
 
 struct pikaci_incus_options {
 	const char *socket; /* the unix socket; NULL and no url: /var/lib/incus/unix.socket */
@@ -149,6 +150,9 @@ struct pikaci_incus_options {
 	/* Overlay: running instances pikaci_incus_pool_new() set up (NULL-terminated); NULL:
 	 * the transport makes and deletes an instance of its own. */
 	char *const *pool;
+	/* --instance-config KEY=VALUE: set in every new instance's config (`incus launch -c`). */
+	const char *instance_config[PIKACI_INCUS_INSTANCE_CONFIG_MAX];
+	size_t n_instance_config; /* how many given; beyond the array's size: refused */
 };
 
 /* "overlay" or "container" as an isolation; -EINVAL for anything else. */
@@ -189,9 +193,9 @@ void pikaci_incus_pool_free(const struct pikaci_incus_options *options, char **n
 /*
  * The connection options both programs take, in this order: --socket, --url, --cert, --key,
  * --ca, --project, and issue 12's --instance-type, --remote, --image-server, --image-protocol,
- * --target (repeatable), and issue 12's --incus-isolation. PIKACI_INCUS_GETOPT(base) gives
- * their struct option entries with the values base + 0 ... base + _PIKACI_INCUS_OPTION_MAX - 1;
- * pikaci_incus_option_set() stores one.
+ * --target (repeatable), and issue 12's --incus-isolation, and --instance-config (repeatable).
+ * PIKACI_INCUS_GETOPT(base) gives their struct option entries with the values base + 0 ...
+ * base + _PIKACI_INCUS_OPTION_MAX - 1; pikaci_incus_option_set() stores one.
  */
 enum {
 	PIKACI_INCUS_OPTION_SOCKET,
@@ -206,25 +210,29 @@ enum {
 	PIKACI_INCUS_OPTION_IMAGE_PROTOCOL,
 	PIKACI_INCUS_OPTION_TARGET,
 	PIKACI_INCUS_OPTION_ISOLATION,
+	PIKACI_INCUS_OPTION_INSTANCE_CONFIG,
 	_PIKACI_INCUS_OPTION_MAX,
 };
-#define PIKACI_INCUS_GETOPT(base)                                                                  \
-	{ "socket", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_SOCKET },                \
-	        { "url", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_URL },              \
-	        { "cert", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_CERT },            \
-	        { "key", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_KEY },              \
-	        { "ca", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_CA },                \
-	        { "project", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_PROJECT },      \
-	        { "instance-type", required_argument, NULL,                                        \
-		  (base) + PIKACI_INCUS_OPTION_INSTANCE_TYPE },                                    \
-	        { "remote", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_REMOTE },        \
-	        { "image-server", required_argument, NULL,                                         \
-		  (base) + PIKACI_INCUS_OPTION_IMAGE_SERVER },                                     \
-	        { "image-protocol", required_argument, NULL,                                       \
-		  (base) + PIKACI_INCUS_OPTION_IMAGE_PROTOCOL },                                   \
-	        { "target", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_TARGET },        \
-	{                                                                                          \
-		"incus-isolation", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_ISOLATION \
+#define PIKACI_INCUS_GETOPT(base)                                                             \
+	{ "socket", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_SOCKET },           \
+	        { "url", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_URL },         \
+	        { "cert", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_CERT },       \
+	        { "key", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_KEY },         \
+	        { "ca", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_CA },           \
+	        { "project", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_PROJECT }, \
+	        { "instance-type", required_argument, NULL,                                   \
+		  (base) + PIKACI_INCUS_OPTION_INSTANCE_TYPE },                               \
+	        { "remote", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_REMOTE },   \
+	        { "image-server", required_argument, NULL,                                    \
+		  (base) + PIKACI_INCUS_OPTION_IMAGE_SERVER },                                \
+	        { "image-protocol", required_argument, NULL,                                  \
+		  (base) + PIKACI_INCUS_OPTION_IMAGE_PROTOCOL },                              \
+	        { "target", required_argument, NULL, (base) + PIKACI_INCUS_OPTION_TARGET },   \
+	        { "incus-isolation", required_argument, NULL,                                 \
+		  (base) + PIKACI_INCUS_OPTION_ISOLATION },                                   \
+	{                                                                                     \
+		"instance-config", required_argument, NULL,                                   \
+		        (base) + PIKACI_INCUS_OPTION_INSTANCE_CONFIG                          \
 	}
 /* Their help lines (after --project's), the same in both programs' usage. */
 /* clang-format off */
@@ -241,7 +249,10 @@ enum {
 	"  --incus-isolation overlay|container\n"                                                \
 	"                      with --incus-image, how each run sees a fresh image: overlay\n"  \
 	"                      (default), an overlay of its own over a running instance of\n"  \
-	"                      the image; container, a fresh container per run\n"
+	"                      the image; container, a fresh container per run\n"              \
+	"  --instance-config KEY=VALUE\n"                                                        \
+	"                      set KEY in every new instance's config, as incus launch -c\n"  \
+	"                      (e.g. security.secureboot=false); repeatable, at most 32\n"
 /* clang-format on */
 void pikaci_incus_option_set(struct pikaci_incus_options *options, int which, const char *value);
 /* NULL when the connection options go together, else what is wrong with them. */
