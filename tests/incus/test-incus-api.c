@@ -572,6 +572,31 @@ static void test_instance_request(void **state)
 	assert_null(pikaci_incus_instance_request_new("x", NULL, &pulled));
 }
 
+/* --instance-config KEY=VALUE words: the create body's "config", as incus launch -c. */
+static void test_instance_request_config(void **state)
+{
+	struct fixture *f = *state;
+	struct pikaci_incus_source local = { .alias = "nixos-vm" };
+	const char *const config[] = { "security.secureboot=false", "user.note=a=b", "limits.cpu=2",
+		                       "limits.cpu=4", "user.empty=" };
+	const char *const broken[] = { "user.ok=1", "no-equals" };
+
+	f->json = pikaci_incus_instance_request_new("vm1", "virtual-machine", &local);
+	assert_int_equal(pikaci_incus_instance_request_config(f->json, config, 5), 0);
+	assert_json(f->json, "{\"config\":{\"limits.cpu\":\"4\",\"security.secureboot\":\"false\","
+	                     "\"user.empty\":\"\",\"user.note\":\"a=b\"},\"name\":\"vm1\","
+	                     "\"source\":{\"alias\":\"nixos-vm\",\"type\":\"image\"},"
+	                     "\"start\":true,\"type\":\"virtual-machine\"}");
+	json_decref(f->json);
+	/* None: no "config" member at all, the body as before. */
+	f->json = pikaci_incus_instance_request_new("c1", NULL, &local);
+	assert_int_equal(pikaci_incus_instance_request_config(f->json, NULL, 0), 0);
+	assert_null(json_object_get(f->json, "config"));
+	/* A word without '=' (the option check refuses it first): -EINVAL, the body untouched. */
+	assert_int_equal(pikaci_incus_instance_request_config(f->json, broken, 2), -EINVAL);
+	assert_null(json_object_get(f->json, "config"));
+}
+
 static void test_create_url(void **state)
 {
 	struct fixture *f = *state;
@@ -662,6 +687,7 @@ int main(void)
 		TEST(test_exec_request_refusals),
 		TEST(test_file_type_header),
 		TEST(test_instance_request),
+		TEST(test_instance_request_config),
 		TEST(test_create_url),
 		TEST(test_agent_ready),
 	};
