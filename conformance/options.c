@@ -361,28 +361,14 @@ static int executable_at(const char *path)
 	return S_ISREG(st.st_mode) && access(path, X_OK) == 0 ? 0 : -EACCES;
 }
 
-/* program as execvp() would find it: by its path, or through PATH when it has no '/'. */
+/* program as execvp() would find it: 0, -ENOENT (none) or -EACCES (not an executable file). */
 static int executable_find(const char *program)
 {
-	const char *path = getenv("PATH") ? getenv("PATH") : "/usr/local/bin:/usr/bin:/bin";
-	char candidate[4096];
-	int r = -ENOENT;
+	char *path = program_find(program);
+	int r = path ? executable_at(path) : errno == EACCES ? -EACCES : -ENOENT;
 
-	if (strchr(program, '/'))
-		return executable_at(program);
-	for (;;) {
-		size_t length = strcspn(path, ":");
-
-		snprintf(candidate, sizeof(candidate), "%.*s/%s", (int)length, length ? path : ".",
-		         program);
-		if (executable_at(candidate) == 0)
-			return 0;
-		if (executable_at(candidate) == -EACCES)
-			r = -EACCES;
-		if (!path[length])
-			return r;
-		path += length + 1;
-	}
+	free(path);
+	return r;
 }
 
 /*

@@ -5,7 +5,6 @@
  * files), which guest (a digest of its executable).
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,28 +28,6 @@ static json_t *timestamp_json(time_t t)
 	return json_string(text);
 }
 
-/* The file a command word names, as the shell finds it (PATH when it has no '/'), resolved:
- * caller frees; NULL when there is none. */
-static char *command_resolve(const char *word)
-{
-	const char *path = getenv("PATH");
-	char *found = NULL;
-
-	if (strchr(word, '/'))
-		return realpath(word, NULL);
-	for (const char *p = path ? path : "/usr/bin:/bin"; !found && *p;) {
-		size_t n = strcspn(p, ":");
-		char candidate[PATH_MAX];
-
-		if ((size_t)snprintf(candidate, sizeof(candidate), "%.*s/%s", (int)n, p, word) <
-		            sizeof(candidate) &&
-		    access(candidate, X_OK) == 0)
-			found = realpath(candidate, NULL);
-		p += n + (p[n] == ':');
-	}
-	return found;
-}
-
 static json_t *identity_json(const char *guest_path, const char *image)
 {
 	char digest[SHA256_TEXT_SIZE];
@@ -61,7 +38,7 @@ static json_t *identity_json(const char *guest_path, const char *image)
 		return json_pack("{s:s, s:o}", "kind", "incus-image", "alias",
 		                 json_text_new(image));
 	o = json_pack("{s:s}", "kind", "command");
-	path = guest_path ? command_resolve(guest_path) : NULL;
+	path = guest_path ? program_find(guest_path) : NULL;
 	if (o && path) {
 		json_object_set_new(o, "path", json_text_new(path));
 		if (sha256_file(path, digest) == 0)

@@ -137,6 +137,13 @@ static const char usage_status_text[] =
 	" 77 cannot_sandbox    --local needs root (namespaces and an overlay mount)\n";
 /* clang-format on */
 
+/* --help: the text in its two strings. */
+static void usage(void)
+{
+	fputs(usage_text, stdout);
+	fputs(usage_status_text, stdout);
+}
+
 struct host_options {
 	const char *command;
 	const char *request;
@@ -256,8 +263,7 @@ static int option_set(struct host_options *opt, int c, const char *arg)
 		opt->image = arg;
 		return 0;
 	case 'h':
-		fputs(usage_text, stdout);
-		fputs(usage_status_text, stdout);
+		usage();
 		exit(0);
 	case OPT_VERSION:
 		version_print();
@@ -330,8 +336,7 @@ static int parse_options(int argc, char **argv, struct host_options *opt)
 	opt->grace = 30;
 	if (argc < 2 || strcmp(argv[1], "run") != 0) {
 		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-			fputs(usage_text, stdout);
-			fputs(usage_status_text, stdout);
+			usage();
 			exit(0);
 		}
 		if (argc >= 2 && strcmp(argv[1], "--version") == 0)

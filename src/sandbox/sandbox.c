@@ -314,26 +314,6 @@ void pikaci_sandbox_free(struct pikaci_sandbox *sandbox)
 
 /* --- The run, step by step ---------------------------------------------------------------- */
 
-static char *resolve_program(const char *name)
-{
-	const char *search = getenv("PATH");
-	char candidate[PATH_MAX];
-
-	if (strchr(name, '/'))
-		return realpath(name, NULL);
-	if (!search)
-		search = "/usr/local/bin:/usr/bin:/bin";
-	while (*search) {
-		size_t length = strcspn(search, ":");
-
-		snprintf(candidate, sizeof(candidate), "%.*s/%s", (int)length, search, name);
-		if (access(candidate, X_OK) == 0)
-			return realpath(candidate, NULL);
-		search += length + (search[length] == ':');
-	}
-	return NULL;
-}
-
 /* The guest's environment: the given one, plus passed_through[] where the host sets them. */
 static char **environment_new(char *const *given)
 {
@@ -413,7 +393,7 @@ static int run_resolve_argv(struct pikaci_sandbox *sandbox, char *const argv[], 
 		struct stat st;
 
 		if (i == 0)
-			run->argv[i] = resolve_program(argv[0]);
+			run->argv[i] = program_find(argv[0]);
 		else if (argv[i][0] != '/' && strchr(argv[i], '/') && stat(argv[i], &st) == 0 &&
 		         S_ISREG(st.st_mode))
 			run->argv[i] = realpath(argv[i], NULL);

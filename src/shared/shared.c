@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -430,4 +431,31 @@ int option_problem(const char *program, int c, char *const *argv)
 	else
 		fprintf(stderr, "%s: %s '%.*s'\n", program, what, length, word);
 	return -EINVAL;
+}
+
+char *program_find(const char *program)
+{
+	const char *search = getenv("PATH") ? getenv("PATH") : "/usr/local/bin:/usr/bin:/bin";
+	int error = ENOENT;
+
+	if (strchr(program, '/'))
+		return realpath(program, NULL);
+	for (;;) {
+		size_t length = strcspn(search, ":");
+		char candidate[PATH_MAX];
+		struct stat st;
+
+		if ((size_t)snprintf(candidate, sizeof(candidate), "%.*s/%s", (int)length,
+		                     length ? search : ".", program) < sizeof(candidate) &&
+		    stat(candidate, &st) == 0) {
+			if (S_ISREG(st.st_mode) && access(candidate, X_OK) == 0)
+				return realpath(candidate, NULL);
+			error = EACCES;
+		}
+		if (!search[length])
+			break;
+		search += length + 1;
+	}
+	errno = error;
+	return NULL;
 }

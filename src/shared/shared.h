@@ -131,6 +131,15 @@ size_t text_sanitize_escaped(char *out, size_t size, const char *in, size_t leng
 bool text_is_valid(const char *in, size_t length);
 
 /*
+ * The file program names, as execvp() would run it: its own path when it has a '/' (resolved
+ * with realpath(), not otherwise checked), else the first executable regular file PATH names
+ * (PATH unset: /usr/local/bin:/usr/bin:/bin; an empty entry is the current folder), resolved.
+ * Caller frees. NULL with errno set: ENOENT (none), EACCES (a match in PATH that is not an
+ * executable regular file) or what realpath() said.
+ */
+char *program_find(const char *program);
+
+/*
  * Says on stderr what getopt_long() (opterr 0, an optstring starting with ':') refused, as
  * "PROGRAM: unknown option 'WORD'" or "PROGRAM: a value is missing after 'WORD'" (c is ':'),
  * the word as typed without its "=VALUE". Always -EINVAL.

@@ -66,6 +66,40 @@ static void test_write_then_read(void **state)
 	free(bytes);
 }
 
+/* program_find(): through PATH only an executable regular file, resolved; a path as it is. */
+static void test_program_find(void **state)
+{
+	struct folder *f = *state;
+	char *saved = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+	char *found, *expected;
+
+	assert_int_equal(write_file(f->file, "#!/bin/sh\n", 10, 0644), 0);
+	assert_int_equal(setenv("PATH", f->path, 1), 0);
+	errno = 0;
+	assert_null(program_find("file"));
+	assert_int_equal(errno, EACCES); /* there, but not executable */
+	errno = 0;
+	assert_null(program_find("no-such-program"));
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(chmod(f->file, 0755), 0);
+	expected = realpath(f->file, NULL);
+	assert_non_null(expected);
+	found = program_find("file");
+	assert_non_null(found);
+	assert_string_equal(found, expected);
+	free(found);
+	found = program_find(f->file); /* a path: resolved, not searched */
+	assert_non_null(found);
+	assert_string_equal(found, expected);
+	free(found);
+	free(expected);
+	if (saved)
+		setenv("PATH", saved, 1);
+	else
+		unsetenv("PATH");
+	free(saved);
+}
+
 static void test_read_cap(void **state)
 {
 	struct folder *f = *state;
@@ -371,6 +405,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_then_read, folder_setup,
 		                                folder_teardown),
 		cmocka_unit_test_setup_teardown(test_read_cap, folder_setup, folder_teardown),
+		cmocka_unit_test_setup_teardown(test_program_find, folder_setup, folder_teardown),
 		cmocka_unit_test_setup_teardown(test_read_refuses_what_is_not_a_file, folder_setup,
 		                                folder_teardown),
 		cmocka_unit_test_setup_teardown(test_read_head, folder_setup, folder_teardown),
