@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "report-private.h"
 #include "runner.h"
 #include "shared.h"
 
@@ -487,16 +488,6 @@ static json_t *compare(const struct side *base, const struct side *head, struct 
 
 /* --- Text ----------------------------------------------------------------------------------- */
 
-/* Report text on one line: made valid UTF-8, cut, control characters as spaces. */
-static void text_out(FILE *out, const char *s)
-{
-	char *text = text_sanitize_dup(s, strlen(s), 4096);
-
-	for (const char *p = text ? text : ""; *p; p++)
-		fputc((unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p, out);
-	free(text);
-}
-
 static void changes_text(FILE *out, const char *label, const char *guest, json_t *list)
 {
 	json_t *c;
@@ -507,10 +498,10 @@ static void changes_text(FILE *out, const char *label, const char *guest, json_t
 		fprintf(out, "%-11s ", label);
 		if (guest) {
 			fputc('[', out);
-			text_out(out, guest);
+			report_text_escaped(out, guest);
 			fputs("] ", out);
 		}
-		text_out(out, member_string(c, "id"));
+		report_text_escaped(out, member_string(c, "id"));
 		if (json_object_get(c, "base"))
 			fprintf(out, ": %s -> %s", member_string(c, "base"),
 			        member_string(c, "head"));
@@ -518,7 +509,7 @@ static void changes_text(FILE *out, const char *label, const char *guest, json_t
 			fprintf(out, ": %s", member_string(c, "status"));
 		if (*member_string(c, "message")) {
 			fputs(": ", out);
-			text_out(out, member_string(c, "message"));
+			report_text_escaped(out, member_string(c, "message"));
 		}
 		fputc('\n', out);
 	}
@@ -532,7 +523,7 @@ static void clauses_text(FILE *out, json_t *list, const char *what)
 	json_array_foreach(list, i, c)
 	{
 		fputs("clause      ", out);
-		text_out(out, json_string_value(c));
+		report_text_escaped(out, json_string_value(c));
 		fprintf(out, ": %s\n", what);
 	}
 }
@@ -543,9 +534,9 @@ static void compare_text(FILE *out, json_t *result, const struct counts *n)
 	size_t i;
 
 	fputs("pikaci-conform compare: ", out);
-	text_out(out, member_string(result, "base"));
+	report_text_escaped(out, member_string(result, "base"));
 	fputs(" -> ", out);
-	text_out(out, member_string(result, "head"));
+	report_text_escaped(out, member_string(result, "head"));
 	fputc('\n', out);
 	json_array_foreach(json_object_get(result, "guests"), i, g)
 	{
@@ -560,13 +551,13 @@ static void compare_text(FILE *out, json_t *result, const struct counts *n)
 	json_array_foreach(json_object_get(result, "guests_added"), i, g)
 	{
 		fputs("guest       ", out);
-		text_out(out, json_string_value(g));
+		report_text_escaped(out, json_string_value(g));
 		fputs(": only in HEAD\n", out);
 	}
 	json_array_foreach(json_object_get(result, "guests_removed"), i, g)
 	{
 		fputs("guest       ", out);
-		text_out(out, json_string_value(g));
+		report_text_escaped(out, json_string_value(g));
 		fputs(": only in BASE\n", out);
 	}
 	clauses_text(out, json_object_get(coverage, "newly_uncovered"),
